@@ -1,0 +1,44 @@
+"""Tunable defaults, in one place, each with its unit in the name."""
+
+from __future__ import annotations
+
+# Webhook intake
+MAX_WEBHOOK_BYTES = 1024 * 1024
+# Close retries a failed delivery for 72 hours; a redelivery inside that window must not
+# be queued again, so the dedupe record outlives it by a day.
+DEDUPE_TTL_SEC = 4 * 24 * 3600
+
+# Queue
+QUEUE_NAME = "dealkeeper"
+JOB_TIMEOUT_SEC = 60
+JOB_RESULT_TTL_SEC = 3600
+JOB_FAILURE_TTL_SEC = 30 * 24 * 3600
+# Transient failures (5xx, timeouts, Redis blips) come back after these waits, then park.
+JOB_RETRY_INTERVALS_SEC = (5, 15, 30, 60, 120, 300, 600, 1200)
+# A job asks RQ to run it again later (rate limit, busy opportunity) at most this often.
+JOB_MAX_RESCHEDULES = 50
+
+# Per-opportunity serialisation
+OPPORTUNITY_LOCK_TTL_SEC = JOB_TIMEOUT_SEC + 30
+OPPORTUNITY_LOCK_WAIT_SEC = 5.0
+OPPORTUNITY_BUSY_RETRY_SEC = 2
+
+# Own writes: how long the record of a write waits for the event it causes.
+WRITE_RECEIPT_TTL_SEC = 15 * 60
+
+# Rules: how often a process looks for edited rule files.
+RULES_CHECK_INTERVAL_SEC = 2.0
+
+# Redis client
+REDIS_WEB_SOCKET_TIMEOUT_SEC = 2.0
+REDIS_HEALTH_CHECK_INTERVAL_SEC = 30
+
+# Close client
+CLOSE_CONNECT_TIMEOUT_SEC = 3.05
+CLOSE_READ_TIMEOUT_SEC = 10.0
+CLOSE_MAX_ATTEMPTS = 4
+MAX_INLINE_RETRY_WAIT_SEC = 5.0
+METADATA_TTL_SEC = 300.0
+
+# Local runs
+LOCAL_DATA_DIR = ".dealkeeper"

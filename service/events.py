@@ -1,0 +1,159 @@
+"""The Close event as dealkeeper reads it.
+
+Only the keys that rules and jobs read are kept, so unrelated changes to Close's payloads
+cannot break parsing. An Event is also what a job carries through Redis (as plain JSON).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+EVENT_NAMES = ("opportunity.created", "opportunity.updated", "opportunity.deleted")
+
+
+class EnvelopeError(ValueError):
+    """The JSON is not a Close event envelope; the message says what is missing."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One Close event about one object."""
+
+    id: str
+    object_type: str
+    action: str
+    object_id: str
+    date_created: datetime  # aware, UTC: the moment the change happened
+    date_updated: datetime  # aware, UTC: changes when Close consolidates events
+    data: Mapping[str, Any] = field(default_factory=dict)
+    previous_data: Mapping[str, Any] = field(default_factory=dict)
+    changed_fields: tuple[str, ...] = ()
+    api_key_id: str | None = None
+    user_id: str | None = None
+    lead_id: str | None = None
+    request_id: str | None = None
+    subscription_id: str | None = None
+
+    @property
+    def name(self) -> str:
+        """`opportunity.updated` and the like, as rules name triggers."""
+        return f"{self.object_type}.{self.action}"
+
+    @property
+    def state(self) -> Mapping[str, Any]:
+        """The object as the event leaves it (a deleted object: as it was)."""
+        if self.action == "deleted" and not self.data:
+            return self.previous_data
+        return self.data
+
+    @property
+    def dedupe_key(self) -> str:
+        """Identifies one delivery's content: Close may resend an event or consolidate it."""
+        stamp = self.date_updated.strftime("%Y%m%dT%H%M%S%f")
+        return f"{self.id}-{stamp}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-safe form, as a job carries it."""
+        return {
+            "id": self.id,
+            "object_type": self.object_type,
+            "action": self.action,
+            "object_id": self.object_id,
+            "date_created": self.date_created.isoformat(),
+            "date_updated": self.date_updated.isoformat(),
+            "data": dict(self.data),
+            "previous_data": dict(self.previous_data),
+            "changed_fields": list(self.changed_fields),
+            "api_key_id": self.api_key_id,
+            "user_id": self.user_id,
+            "lead_id": self.lead_id,
+            "request_id": self.request_id,
+            "subscription_id": self.subscription_id,
+        }
+
+
+def parse_close_time(value: Any, *, what: str) -> datetime:
+    """Close's timestamps; a value without an offset is UTC (as in Close's event examples)."""
+    if not isinstance(value, str):
+        raise EnvelopeError(f"{what} must be an ISO 8601 timestamp, got {value!r}")
+    text = value.strip()
+    if text.endswith("Z"):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise EnvelopeError(f"{what} must be an ISO 8601 timestamp, got {value!r}") from None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def event_from_envelope(body: Any) -> Event:
+    """The Event in a webhook body `{"subscription_id": ..., "event": {...}}`."""
+    if not isinstance(body, Mapping):
+        raise EnvelopeError("body must be a JSON object with an 'event' object")
+    raw = body.get("event")
+    if not isinstance(raw, Mapping):
+        raise EnvelopeError("missing 'event' object")
+    subscription_id = body.get("subscription_id")
+    return event_from_dict(raw, subscription_id=_optional_str(subscription_id, "subscription_id"))
+
+
+def event_from_dict(raw: Mapping[str, Any], *, subscription_id: str | None = None) -> Event:
+    """An Event from Close's event object (webhook `event`, event log item or job data)."""
+    if not isinstance(raw, Mapping):
+        raise EnvelopeError("event must be a JSON object")
+    created = parse_close_time(raw.get("date_created"), what="event.date_created")
+    updated_raw = raw.get("date_updated")
+    updated = (
+        created if updated_raw is None else parse_close_time(updated_raw, what="event.date_updated")
+    )
+    return Event(
+        id=_required_str(raw, "id"),
+        object_type=_required_str(raw, "object_type"),
+        action=_required_str(raw, "action"),
+        object_id=_required_str(raw, "object_id"),
+        date_created=created,
+        date_updated=updated,
+        data=_mapping(raw.get("data"), "data"),
+        previous_data=_mapping(raw.get("previous_data"), "previous_data"),
+        changed_fields=_changed_fields(raw.get("changed_fields")),
+        api_key_id=_optional_str(raw.get("api_key_id"), "api_key_id"),
+        user_id=_optional_str(raw.get("user_id"), "user_id"),
+        lead_id=_optional_str(raw.get("lead_id"), "lead_id"),
+        request_id=_optional_str(raw.get("request_id"), "request_id"),
+        subscription_id=subscription_id
+        or _optional_str(raw.get("subscription_id"), "subscription_id"),
+    )
+
+
+def _required_str(raw: Mapping[str, Any], key: str) -> str:
+    value = raw.get(key)
+    if not isinstance(value, str) or not value:
+        raise EnvelopeError(f"event.{key} must be a non-empty string")
+    return value
+
+
+def _optional_str(value: Any, key: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise EnvelopeError(f"event.{key} must be a string or null")
+
+
+def _mapping(value: Any, key: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise EnvelopeError(f"event.{key} must be an object or null")
+    return dict(value)
+
+
+def _changed_fields(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(f, str) for f in value):
+        raise EnvelopeError("event.changed_fields must be a list of strings")
+    return tuple(value)

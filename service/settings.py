@@ -1,0 +1,157 @@
+"""Settings from the environment, checked once, with every mistake reported at once."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+from urllib.parse import urlsplit
+
+from service.errors import ConfigurationError
+
+DEFAULT_CLOSE_API_URL = "https://api.close.com/api/v1/"
+DEFAULT_WEBHOOK_TOLERANCE_SEC = 300
+DEFAULT_RULES_PATH = "rules"
+DEFAULT_PORT = 8000
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything dealkeeper reads from its environment."""
+
+    close_api_key: str | None = field(default=None, repr=False)
+    close_api_url: str = DEFAULT_CLOSE_API_URL
+    webhook_secrets: tuple[bytes, ...] = field(default=(), repr=False)
+    webhook_tolerance_sec: int = DEFAULT_WEBHOOK_TOLERANCE_SEC
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password
+    rules_path: str = DEFAULT_RULES_PATH
+    port: int = DEFAULT_PORT
+    log_level: str = "INFO"
+    force_dry_run: bool = False
+
+    @property
+    def dry_run(self) -> bool:
+        """No Close API key (or DEALKEEPER_DRY_RUN=1): log the calls instead of making them."""
+        return self.force_dry_run or not self.close_api_key
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and check every variable; raise ConfigurationError listing all mistakes."""
+        env = os.environ if environ is None else environ
+        problems: list[str] = []
+        values: dict[str, Any] = {
+            "close_api_key": _blank_to_none(env.get("CLOSE_API_KEY")),
+            "close_api_url": _api_url(env.get("CLOSE_API_URL"), problems),
+            "webhook_secrets": _secrets(env.get("CLOSE_WEBHOOK_SECRET"), problems),
+            "webhook_tolerance_sec": _int(
+                env, "CLOSE_WEBHOOK_TOLERANCE", DEFAULT_WEBHOOK_TOLERANCE_SEC, problems
+            ),
+            "redis_url": _blank_to_none(env.get("REDIS_URL")),
+            "rules_path": _blank_to_none(env.get("DEALKEEPER_RULES")) or DEFAULT_RULES_PATH,
+            "port": _int(env, "PORT", DEFAULT_PORT, problems),
+            "log_level": _log_level(env.get("LOG_LEVEL"), problems),
+            "force_dry_run": _flag(env, "DEALKEEPER_DRY_RUN", problems),
+        }
+        if problems:
+            raise ConfigurationError(problems)
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        """A copy with some values replaced (used by `dealkeeper run` and tests)."""
+        return replace(self, **changes)
+
+    def describe(self) -> dict[str, Any]:
+        """The effective settings, secrets masked, for the startup log line."""
+        return {
+            "close_api_key": "set" if self.close_api_key else "unset (dry-run)",
+            "close_api_url": self.close_api_url,
+            "webhook_secrets": f"{len(self.webhook_secrets)} key(s)",
+            "webhook_tolerance_sec": self.webhook_tolerance_sec,
+            "redis_url": _mask_url(self.redis_url) if self.redis_url else "embedded",
+            "rules_path": self.rules_path,
+            "dry_run": self.dry_run,
+        }
+
+    def secret_strings(self) -> tuple[str, ...]:
+        """Every secret as text, so log redaction can find it."""
+        found = [s.hex() for s in self.webhook_secrets]
+        if self.close_api_key:
+            found.append(self.close_api_key)
+        redis_password = urlsplit(self.redis_url).password if self.redis_url else None
+        if redis_password:
+            found.append(redis_password)
+        return tuple(found)
+
+
+def _blank_to_none(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    return value.strip()
+
+
+def _api_url(value: str | None, problems: list[str]) -> str:
+    url = _blank_to_none(value) or DEFAULT_CLOSE_API_URL
+    if not url.startswith(("http://", "https://")):
+        problems.append(f"CLOSE_API_URL must start with http:// or https://, got {url!r}")
+    return url if url.endswith("/") else url + "/"
+
+
+def _secrets(value: str | None, problems: list[str]) -> tuple[bytes, ...]:
+    keys: list[bytes] = []
+    for position, part in enumerate((value or "").split(","), start=1):
+        text = part.strip()
+        if not text:
+            continue
+        try:
+            keys.append(bytes.fromhex(text))
+        except ValueError:
+            # Never echo the value: it is a secret even when malformed.
+            problems.append(
+                f"CLOSE_WEBHOOK_SECRET key #{position} is not hex; use the signature_key "
+                "Close returned when the webhook subscription was created"
+            )
+    return tuple(keys)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, problems: list[str]) -> int:
+    raw = _blank_to_none(env.get(name))
+    if raw is None:
+        return default
+    try:
+        number = int(raw)
+    except ValueError:
+        problems.append(f"{name} must be a whole number, got {raw!r}")
+        return default
+    if number < 0:
+        problems.append(f"{name} must not be negative, got {raw!r}")
+    return number
+
+
+def _log_level(value: str | None, problems: list[str]) -> str:
+    level = (_blank_to_none(value) or "INFO").upper()
+    if level not in LOG_LEVELS:
+        problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
+        return "INFO"
+    return level
+
+
+def _flag(env: Mapping[str, str], name: str, problems: list[str]) -> bool:
+    raw = (_blank_to_none(env.get(name)) or "0").lower()
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    problems.append(f"{name} must be 1 or 0, got {raw!r}")
+    return False
+
+
+def _mask_url(url: str) -> str:
+    """redis://user:password@host -> redis://user:***@host"""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user = credentials.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}"

@@ -1,0 +1,101 @@
+"""Reading Close's event envelope: only what rules and jobs need, strictly checked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from service.events import EnvelopeError, event_from_dict, event_from_envelope
+
+CLOSE_EXAMPLE: dict[str, Any] = {
+    "subscription_id": "whsub_8AmjKCZYT3zI8eZoi4HhFC",
+    "event": {
+        "id": "ev_2sYKRjcrA79yKxi3S4Crd7",
+        "date_created": "2019-01-15T12:48:23.395000",
+        "date_updated": "2019-01-15T12:48:23.395000",
+        "organization_id": "orga_1",
+        "user_id": "user_1",
+        "request_id": "req_1",
+        "object_type": "opportunity",
+        "object_id": "oppo_8H4s",
+        "lead_id": "lead_1",
+        "action": "updated",
+        "changed_fields": [
+            "confidence",
+            "date_updated",
+            "status_id",
+            "status_label",
+            "status_type",
+        ],
+        "previous_data": {"status_type": "active", "confidence": 70},
+        "data": {"id": "oppo_8H4s", "status_type": "won", "confidence": 100},
+        "meta": {"request_method": "PUT"},
+    },
+}
+
+
+def test_events_close_example_is_read() -> None:
+    """Close's documented webhook example becomes an Event; a naive time is UTC."""
+    event = event_from_envelope(CLOSE_EXAMPLE)
+
+    assert "opportunity.updated" == event.name
+    assert datetime(2019, 1, 15, 12, 48, 23, 395000, tzinfo=UTC) == event.date_created
+    assert ("whsub_8AmjKCZYT3zI8eZoi4HhFC", None) == (event.subscription_id, event.api_key_id)
+    assert "won" == event.state["status_type"]
+
+
+@pytest.mark.parametrize(
+    "stamp", ["2026-11-28T03:30:00Z", "2026-11-28T03:30:00+00:00", "2026-11-27T22:30:00-05:00"]
+)
+def test_events_times_with_offsets_become_utc(stamp: str) -> None:
+    """Z, +00:00 and other offsets all name the same instant."""
+    event = event_from_dict({**CLOSE_EXAMPLE["event"], "date_created": stamp, "date_updated": None})
+
+    assert datetime(2026, 11, 28, 3, 30, tzinfo=UTC) == event.date_created
+    assert event.date_created == event.date_updated
+
+
+def test_events_dedupe_key_names_the_event_and_its_version() -> None:
+    """Two versions of a consolidated event have different dedupe keys."""
+    first = event_from_envelope(CLOSE_EXAMPLE)
+    later = event_from_dict({**CLOSE_EXAMPLE["event"], "date_updated": "2019-01-15T12:48:30"})
+
+    assert "ev_2sYKRjcrA79yKxi3S4Crd7-20190115T124823395000" == first.dedupe_key
+    assert first.dedupe_key != later.dedupe_key
+
+
+def test_events_deleted_object_state_is_its_previous_data() -> None:
+    """A deleted event has no data; its state is what the object was."""
+    event = event_from_dict(
+        {**CLOSE_EXAMPLE["event"], "action": "deleted", "data": None, "previous_data": {"id": "o"}}
+    )
+
+    assert {"id": "o"} == event.state
+
+
+def test_events_round_trip_through_job_data() -> None:
+    """What a job carries through Redis reads back as the same Event."""
+    event = event_from_envelope(CLOSE_EXAMPLE)
+
+    assert event == event_from_dict(event.to_dict())
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"object_id": ""}, "event.object_id must be a non-empty string"),
+        ({"action": 3}, "event.action must be a non-empty string"),
+        ({"data": []}, "event.data must be an object or null"),
+        ({"api_key_id": 5}, "event.api_key_id must be a string or null"),
+        ({"changed_fields": [1]}, "event.changed_fields must be a list of strings"),
+        ({"date_updated": "soon"}, "event.date_updated must be an ISO 8601 timestamp, got 'soon'"),
+    ],
+)
+def test_events_malformed_fields_are_named(change: dict[str, Any], message: str) -> None:
+    """Each malformed key is reported by name."""
+    with pytest.raises(EnvelopeError) as caught:
+        event_from_dict({**CLOSE_EXAMPLE["event"], **change})
+
+    assert message == str(caught.value)

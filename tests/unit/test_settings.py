@@ -1,0 +1,92 @@
+"""Settings come from the environment, checked once, with every mistake reported at once."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.errors import ConfigurationError
+from service.settings import DEFAULT_CLOSE_API_URL, Settings
+
+KEY_A = "ab" * 32
+KEY_B = "cd" * 32
+
+
+def test_settings_defaults_when_nothing_is_set() -> None:
+    """An empty environment gives the documented defaults and dry-run."""
+    settings = Settings.from_env({})
+
+    assert DEFAULT_CLOSE_API_URL == settings.close_api_url
+    assert (300, "rules", 8000, None) == (
+        settings.webhook_tolerance_sec,
+        settings.rules_path,
+        settings.port,
+        settings.redis_url,
+    )
+    assert settings.dry_run
+
+
+def test_settings_reads_every_variable() -> None:
+    """Each documented variable lands in its setting."""
+    settings = Settings.from_env(
+        {
+            "CLOSE_API_KEY": "api_secret_value",
+            "CLOSE_API_URL": "http://127.0.0.1:9999/api/v1",
+            "CLOSE_WEBHOOK_SECRET": f"{KEY_A}, {KEY_B}",
+            "CLOSE_WEBHOOK_TOLERANCE": "60",
+            "REDIS_URL": "redis://example:6379/1",
+            "DEALKEEPER_RULES": "my-rules",
+            "PORT": "5000",
+            "LOG_LEVEL": "debug",
+        }
+    )
+
+    assert "http://127.0.0.1:9999/api/v1/" == settings.close_api_url
+    assert (bytes.fromhex(KEY_A), bytes.fromhex(KEY_B)) == settings.webhook_secrets
+    assert (60, "redis://example:6379/1", "my-rules", 5000, "DEBUG") == (
+        settings.webhook_tolerance_sec,
+        settings.redis_url,
+        settings.rules_path,
+        settings.port,
+        settings.log_level,
+    )
+    assert not settings.dry_run
+
+
+def test_settings_reports_every_bad_variable_at_once() -> None:
+    """Three mistakes give three lines, and the bad secret is not echoed."""
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env(
+            {"CLOSE_WEBHOOK_SECRET": "not-hex-secret", "PORT": "eighty", "LOG_LEVEL": "loud"}
+        )
+
+    assert [
+        "CLOSE_WEBHOOK_SECRET key #1 is not hex; use the signature_key Close returned when the "
+        "webhook subscription was created",
+        "PORT must be a whole number, got 'eighty'",
+        "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'loud'",
+    ] == caught.value.problems
+    assert "not-hex-secret" not in str(caught.value)
+
+
+def test_settings_repr_and_description_hide_secrets() -> None:
+    """Neither repr() nor the startup description shows a secret."""
+    settings = Settings.from_env(
+        {
+            "CLOSE_API_KEY": "api_secret_value",
+            "CLOSE_WEBHOOK_SECRET": KEY_A,
+            "REDIS_URL": "redis://user:hunter2@host:6379",
+        }
+    )
+
+    shown = repr(settings) + repr(settings.describe())
+
+    assert "api_secret_value" not in shown
+    assert KEY_A not in shown
+    assert "hunter2" not in shown
+
+
+def test_settings_dry_run_can_be_forced_with_a_key() -> None:
+    """DEALKEEPER_DRY_RUN=1 keeps a configured key from being used."""
+    settings = Settings.from_env({"CLOSE_API_KEY": "k" * 10, "DEALKEEPER_DRY_RUN": "1"})
+
+    assert settings.dry_run
