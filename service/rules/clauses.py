@@ -1,0 +1,223 @@
+"""The `if` and `then` parts of a rule: YAML nodes -> condition trees and actions.
+
+Every mistake is reported with its position; what parses is returned so that checking goes
+on and all problems of a file come out at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from service.rules import spec
+from service.rules.dates import is_date_expr_attempt
+from service.rules.model import (
+    Action,
+    ActionKind,
+    AllOf,
+    AnyOf,
+    Condition,
+    ConditionNode,
+    Not,
+    NowExpr,
+)
+from service.rules.operands import MISFIT, date_expr, operand, plain_value
+from service.rules.yamlnodes import STR_TAG, Report, describe, mapping_items, position
+
+_OPERATOR_LIST = ", ".join(spec.OPERATORS)
+_ACTION_LIST = ", ".join(spec.ACTIONS)
+_WRITE_KINDS: dict[str, ActionKind] = {"set": "set", "add": "add", "remove": "remove"}
+
+
+def parse_conditions(node: Node, report: Report) -> AllOf:
+    """A rule's `if`: a list of conditions (or one mapping), all of which must hold."""
+    if isinstance(node, MappingNode):
+        items: list[Node] = [node]
+    elif isinstance(node, SequenceNode):
+        items = list(node.value)
+    else:
+        report.add(node, f"if needs a list of conditions; found {describe(node)}")
+        items = []
+    parsed = (_condition(item, report) for item in items)
+    return AllOf(tuple(c for c in parsed if c is not None), position(node, report.file))
+
+
+def _condition(node: Node, report: Report) -> ConditionNode | None:
+    if not isinstance(node, MappingNode) or not node.value:
+        example = "{status_type: won}"
+        report.add(node, f"a condition must be a mapping such as {example}; found {describe(node)}")
+        return None
+    parts: list[ConditionNode] = []
+    for key, key_node, value_node in mapping_items(node, report):
+        if key == "any":
+            parts.extend(_any(value_node, report))
+        elif key == "not":
+            parts.extend(_not(value_node, report))
+        else:
+            parts.extend(_field_tests(key, key_node, value_node, report))
+    return parts[0] if len(parts) == 1 else AllOf(tuple(parts), position(node, report.file))
+
+
+def _any(node: Node, report: Report) -> list[ConditionNode]:
+    if not isinstance(node, SequenceNode) or not node.value:
+        report.add(node, f"any needs a non-empty list of conditions; found {describe(node)}")
+        return []
+    parsed = (_condition(item, report) for item in node.value)
+    return [AnyOf(tuple(c for c in parsed if c is not None), position(node, report.file))]
+
+
+def _not(node: Node, report: Report) -> list[ConditionNode]:
+    where = position(node, report.file)
+    if isinstance(node, SequenceNode) and node.value:
+        return [Not(parse_conditions(node, report), where)]
+    if isinstance(node, MappingNode):
+        inner = _condition(node, report)
+        return [] if inner is None else [Not(inner, where)]
+    report.add(node, f"not needs a condition (a mapping) or a list of them; found {describe(node)}")
+    return []
+
+
+def _field_tests(field: str, key_node: Node, node: Node, report: Report) -> list[ConditionNode]:
+    if not check_field(field, key_node, report):
+        return []
+    where = position(key_node, report.file)
+    if isinstance(node, SequenceNode):
+        hint = "write {in: [...]} to test membership or {eq: [...]} to compare a whole list"
+        report.add(node, f"a list after '{field}' is ambiguous; {hint}")
+        return []
+    if not isinstance(node, MappingNode):
+        return [Condition(field, "eq", operand(spec.OPERATORS["eq"], node, report), where)]
+    if not node.value:
+        report.add(node, f"'{field}' needs at least one operator; found an empty mapping")
+    tests: list[ConditionNode] = []
+    for op, op_node, operand_node in mapping_items(node, report):
+        if op not in spec.OPERATORS:
+            report.add(op_node, f"unknown operator '{op}'; expected one of {_OPERATOR_LIST}")
+            continue
+        tests.append(Condition(field, op, operand(spec.OPERATORS[op], operand_node, report), where))
+    return tests
+
+
+def check_field(field: str, node: Node, report: Report) -> bool:
+    """True for a usable field name; otherwise the mistake is reported."""
+    if not field.strip():
+        report.add(
+            node, f"invalid field name '{field}'; expected a field such as value or custom.NAME"
+        )
+        return False
+    if field == "custom.":
+        report.add(
+            node, "invalid field name 'custom.'; expected a custom field's name or id after custom."
+        )
+        return False
+    return True
+
+
+def parse_actions(node: Node, report: Report) -> tuple[Action, ...]:
+    """A rule's `then`: a non-empty list of actions, in order."""
+    if not isinstance(node, SequenceNode) or not node.value:
+        report.add(node, f"then needs a non-empty list of actions; found {describe(node)}")
+        return ()
+    return tuple(action for item in node.value for action in _action_item(item, report))
+
+
+def _action_item(node: Node, report: Report) -> list[Action]:
+    if not isinstance(node, MappingNode) or not node.value:
+        report.add(node, f"an action needs one of {_ACTION_LIST}; found {describe(node)}")
+        return []
+    actions: list[Action] = []
+    for kind, kind_node, value_node in mapping_items(node, report):
+        if kind == "unset":
+            actions.extend(_unset(value_node, report))
+        elif kind in _WRITE_KINDS:
+            actions.extend(_writes(_WRITE_KINDS[kind], value_node, report))
+        else:
+            report.add(kind_node, f"unknown action '{kind}'; expected one of {_ACTION_LIST}")
+    return actions
+
+
+def _unset(node: Node, report: Report) -> list[Action]:
+    fields = node.value if isinstance(node, SequenceNode) and node.value else [node]
+    if not all(isinstance(f, ScalarNode) and f.tag == STR_TAG for f in fields):
+        report.add(
+            node, f"unset needs a list of field names (or one field name); found {describe(node)}"
+        )
+        return []
+    return [
+        Action("unset", str(f.value), None, position(f, report.file))
+        for f in fields
+        if check_field(str(f.value), f, report) and _clearable(str(f.value), f, report)
+    ]
+
+
+def _clearable(field: str, node: Node, report: Report) -> bool:
+    if field == "status":
+        report.add(node, "status cannot be unset; an opportunity always has a status")
+        return False
+    return True
+
+
+def _writes(kind: ActionKind, node: Node, report: Report) -> list[Action]:
+    if not isinstance(node, MappingNode) or not node.value:
+        example = "{custom.Segment: Enterprise}" if kind != "set" else "{confidence: 100}"
+        found = describe(node)
+        report.add(
+            node, f"{kind} needs a mapping of fields to values such as {example}; found {found}"
+        )
+        return []
+    actions = []
+    for field, key_node, value_node in mapping_items(node, report):
+        if not _writable(kind, field, key_node, report):
+            continue
+        value = _write_value(kind, field, value_node, report)
+        if value is not MISFIT:
+            actions.append(Action(kind, field, value, position(key_node, report.file)))
+    return actions
+
+
+def _writable(kind: ActionKind, field: str, node: Node, report: Report) -> bool:
+    if not check_field(field, node, report):
+        return False
+    if spec.ACTIONS[kind].custom_only and not field.startswith("custom."):
+        hint = "multi-value custom fields (custom.NAME)"
+        report.add(node, f"{kind} only works on {hint}; found '{field}'")
+        return False
+    return True
+
+
+def _write_value(kind: ActionKind, field: str, node: Node, report: Report) -> Any:
+    value = plain_value(node, report)
+    if value is MISFIT or (kind != "set" and _lacks_value(value)):
+        found = describe(node)
+        needs = (
+            "a value or a list of values"
+            if kind == "set"
+            else "a value or a list of values, not null,"
+        )
+        report.add(node, f"{kind} needs {needs} for '{field}'; found {found}")
+        return MISFIT
+    if kind == "set" and isinstance(value, str):
+        value = _write_text(value, node, report)
+    return value if _settable(field, value, node, report) else MISFIT
+
+
+def _write_text(text: str, node: Node, report: Report) -> Any:
+    if text == "now":
+        return NowExpr()
+    if is_date_expr_attempt(text):
+        return date_expr(text, node, report)
+    return text
+
+
+def _settable(field: str, value: Any, node: Node, report: Report) -> bool:
+    if field == "status" and not isinstance(value, str):
+        report.add(node, f"status needs a status label such as Won; found {describe(node)}")
+        return False
+    return True
+
+
+def _lacks_value(value: Any) -> bool:
+    """add/remove need something to add: not null, not an empty list, no null inside."""
+    values = value if isinstance(value, list) else [value]
+    return not values or None in values

@@ -1,0 +1,195 @@
+"""The rule language as data, Close's metadata as data, and the plan the engine returns.
+
+Everything here is a frozen dataclass: the loader builds rules, the metadata adapter builds
+Metadata, the engine builds a Plan. No I/O, no clock, no globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+ActionKind = Literal["set", "unset", "add", "remove"]
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where something was written: file name, 1-based line and column."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class DateExpr:
+    """`today`, `today+7d`, `today-1d`: a calendar date relative to the event's own day."""
+
+    offset_days: int
+    text: str
+
+
+@dataclass(frozen=True)
+class NowExpr:
+    """`now` in a `set` action: the moment of the event, written in UTC."""
+
+    text: str = "now"
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One `field: {operator: operand}` test (a bare `field: value` is `eq`)."""
+
+    field: str  # as written: "value", "status", "custom.Segment", "custom.cf_abc"
+    operator: str  # one of spec.OPERATORS
+    operand: Any  # validated; durations in seconds, DateExpr for date operands
+    position: Position
+
+
+@dataclass(frozen=True)
+class AllOf:
+    """Every condition must hold (a rule's `if` list, or a mapping with several keys)."""
+
+    conditions: tuple[ConditionNode, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
+class AnyOf:
+    """At least one condition must hold (`any: [...]`)."""
+
+    conditions: tuple[ConditionNode, ...]
+    position: Position
+
+
+@dataclass(frozen=True)
+class Not:
+    """The condition must not hold (`not: {...}`)."""
+
+    condition: ConditionNode
+    position: Position
+
+
+ConditionNode = Condition | AllOf | AnyOf | Not
+
+
+@dataclass(frozen=True)
+class Action:
+    """One entry of `then`: set, unset, add or remove one field."""
+
+    kind: ActionKind
+    field: str  # as written
+    value: Any  # literal, DateExpr, NowExpr, or None for unset
+    position: Position
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One named rule."""
+
+    name: str
+    triggers: tuple[str, ...]  # e.g. ("opportunity.created", "opportunity.updated")
+    condition: AllOf
+    actions: tuple[Action, ...]
+    timezone: str  # IANA name, from the rule or its file
+    position: Position
+    description: str = ""
+    enabled: bool = True
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Every rule in force, in evaluation order (files by name, rules in file order)."""
+
+    rules: tuple[Rule, ...] = ()
+    files: tuple[str, ...] = ()
+    digest: str = ""  # short sha256 of the sources: tells which rules are in force
+
+
+@dataclass(frozen=True)
+class Status:
+    """An opportunity status of Close (`GET /status/opportunity/`)."""
+
+    id: str
+    label: str
+    type: str  # active | won | lost
+    pipeline_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CustomField:
+    """An opportunity custom field (`GET /custom_field_schema/opportunity/`)."""
+
+    id: str  # cf_...
+    name: str
+    type: str
+    accepts_multiple_values: bool = False
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Metadata:
+    """What the engine needs to know about the Close organization."""
+
+    statuses: tuple[Status, ...] = ()
+    custom_fields: tuple[CustomField, ...] = ()
+
+    def custom_field(self, ref: str) -> CustomField | None:
+        """The field named `ref`, or with id `ref` (`cf_...`)."""
+        for candidate in self.custom_fields:
+            if ref in (candidate.id, candidate.name):
+                return candidate
+        return None
+
+    def status_for_label(self, label: str, pipeline_id: str | None) -> Status | None:
+        """The status with this label, in the given pipeline when there is one."""
+        matches = [s for s in self.statuses if s.label == label]
+        in_pipeline = [s for s in matches if pipeline_id is None or s.pipeline_id == pipeline_id]
+        return in_pipeline[0] if in_pipeline else None
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """Two fired rules wrote one field with different values; the later rule won."""
+
+    field: str
+    earlier_rule: str
+    earlier_value: Any
+    later_rule: str
+    later_value: Any
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A part of the merged update that is not sent, and why."""
+
+    field: str
+    rule: str
+    reason: str  # "already holds", "dry run", "opportunity deleted", ...
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the engine decided for one event."""
+
+    event_id: str
+    opportunity_id: str
+    fired: tuple[str, ...] = ()
+    update: Mapping[str, Any] = field(default_factory=dict)  # the PUT body for Close
+    tz_offset_hours: float | None = None  # x-tz-offset for the write
+    conflicts: tuple[Conflict, ...] = ()
+    dropped: tuple[Dropped, ...] = ()
+    dry_run_update: Mapping[str, Any] = field(default_factory=dict)
+    reasons_not_fired: Mapping[str, str] = field(default_factory=dict)
+    unresolved: tuple[str, ...] = ()  # custom field names or status labels unknown to metadata
+    ignored: str | None = None  # why the whole event was ignored, e.g. our own change
+
+    @property
+    def has_update(self) -> bool:
+        """True when the plan needs one API call."""
+        return bool(self.update)
