@@ -1,0 +1,331 @@
+"""Close's REST API over requests: auth, timeouts, x-tz-offset, typed errors and retries.
+
+`CloseAPI` is the narrow Protocol jobs talk to. `CloseClient` is the real thing; `DryRunClose`
+logs writes instead of making them. Whether and how long to retry is decided by the pure
+service.retry; this module only carries the decisions out (sleeps, logs, raises).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import requests
+
+import service
+from service import defaults
+from service.adapters.replies import (
+    decode_object,
+    error_for,
+    json_or_none,
+    objects,
+)
+from service.errors import CloseNotFoundError, CloseUnavailableError
+from service.retry import (
+    Decision,
+    RateLimitInfo,
+    RetryIn,
+    Success,
+    classify,
+    parse_rate_limit,
+    rate_limit_wait_sec,
+)
+from service.settings import DEFAULT_CLOSE_API_URL, Settings
+
+log = logging.getLogger("dealkeeper.close")
+
+# Timeouts, attempts and the inline-wait limit are in service.defaults; these are this
+# module's alone.
+CLOSE_BACKOFF_BASE_SEC = 0.5
+CLOSE_BACKOFF_CAP_SEC = 8.0
+CLOSE_PAGE_SIZE = 100
+# Failures that leave no usable reply; a break mid-body counts as a broken connection.
+_NO_REPLY = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
+
+
+class CloseAPI(Protocol):
+    """The calls dealkeeper makes to Close."""
+
+    def get_me(self) -> dict[str, Any]:
+        """The user and organizations the credentials belong to."""
+        ...
+
+    def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
+        """The opportunity as Close holds it now."""
+        ...
+
+    def update_opportunity(
+        self, opportunity_id: str, update: Mapping[str, Any], *, tz_offset_hours: float | None
+    ) -> dict[str, Any]:
+        """Apply `update` as a patch; returns the opportunity after it."""
+        ...
+
+    def list_opportunity_statuses(self) -> list[dict[str, Any]]:
+        """Every opportunity status of every pipeline."""
+        ...
+
+    def get_opportunity_custom_fields(self) -> list[dict[str, Any]]:
+        """Every custom field that can be set on an opportunity."""
+        ...
+
+
+def format_tz_offset(hours: float) -> str:
+    """The `x-tz-offset` value in the shortest form Close documents: -5, 5.5, -2.5, 0."""
+    if not math.isfinite(hours) or not -24 < hours < 24:
+        raise ValueError(f"tz_offset_hours must be between -24 and 24, got {hours!r}")
+    return f"{round(hours, 2) + 0.0:g}"  # + 0.0 turns -0.0 into 0.0
+
+
+def opportunity_path(opportunity_id: str) -> str:
+    """`opportunity/<id>/`, relative to the API base URL, the id quoted."""
+    return f"opportunity/{quote(opportunity_id, safe='')}/"
+
+
+class CloseClient:
+    """CloseAPI over HTTP, with Basic auth, explicit timeouts and in-process retries."""
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_CLOSE_API_URL,
+        session: requests.Session | None = None,
+        connect_timeout_sec: float = defaults.CLOSE_CONNECT_TIMEOUT_SEC,
+        read_timeout_sec: float = defaults.CLOSE_READ_TIMEOUT_SEC,
+        max_attempts: int = defaults.CLOSE_MAX_ATTEMPTS,
+        max_inline_wait_sec: float = defaults.MAX_INLINE_RETRY_WAIT_SEC,
+        backoff_base_sec: float = CLOSE_BACKOFF_BASE_SEC,
+        backoff_cap_sec: float = CLOSE_BACKOFF_CAP_SEC,
+        sleep: Callable[[float], None] = time.sleep,
+        rand: Callable[[], float] = random.random,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not api_key:
+            raise ValueError("api_key must not be empty")
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self._api_key = api_key
+        self._owns_session = session is None
+        self._session = requests.Session() if session is None else session
+        self._timeout = (connect_timeout_sec, read_timeout_sec)
+        self._max_attempts = max_attempts
+        self._max_inline_wait_sec = max_inline_wait_sec
+        self._backoff = (backoff_base_sec, backoff_cap_sec)
+        self._sleep, self._rand, self._clock = sleep, rand, clock
+        self._headers = {
+            "accept": "application/json",
+            "user-agent": f"dealkeeper/{service.__version__}",
+        }
+        self.last_rate_limit: RateLimitInfo | None = None
+        self.last_response_at: float | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **options: Any) -> CloseClient:
+        """A client for settings.close_api_key and settings.close_api_url."""
+        if not settings.close_api_key:
+            raise ValueError("settings carry no Close API key")
+        return cls(settings.close_api_key, base_url=settings.close_api_url, **options)
+
+    def __repr__(self) -> str:
+        return f"CloseClient(base_url={self.base_url!r})"  # never the key
+
+    def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._owns_session:
+            self._session.close()
+
+    def __enter__(self) -> CloseClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def get_me(self) -> dict[str, Any]:
+        """GET me/."""
+        return self._request_object("GET", "me/")
+
+    def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
+        """GET opportunity/<id>/; CloseNotFoundError when it is gone."""
+        return self._request_object("GET", opportunity_path(opportunity_id))
+
+    def update_opportunity(
+        self, opportunity_id: str, update: Mapping[str, Any], *, tz_offset_hours: float | None
+    ) -> dict[str, Any]:
+        """PUT opportunity/<id>/ with x-tz-offset (Close's "today" for date_won) when given."""
+        headers = (
+            {} if tz_offset_hours is None else {"x-tz-offset": format_tz_offset(tz_offset_hours)}
+        )
+        path = opportunity_path(opportunity_id)
+        return self._request_object("PUT", path, json_body=dict(update), headers=headers)
+
+    def list_opportunity_statuses(self) -> list[dict[str, Any]]:
+        """Every page of GET status/opportunity/."""
+        return self._get_all("status/opportunity/")
+
+    def get_opportunity_custom_fields(self) -> list[dict[str, Any]]:
+        """GET custom_field_schema/opportunity/ (regular and shared fields), falling back
+        to the paginated custom_field/opportunity/ where the schema endpoint is missing."""
+        try:
+            schema = self._request_object("GET", "custom_field_schema/opportunity/")
+        except CloseNotFoundError:
+            return self._get_all("custom_field/opportunity/")
+        return objects(schema.get("fields"))
+
+    def _get_all(self, path: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        while True:
+            params = {"_skip": str(len(items)), "_limit": str(CLOSE_PAGE_SIZE)}
+            page = self._request_object("GET", path, params=params)
+            data = objects(page.get("data"))
+            items.extend(data)
+            if not data or not page.get("has_more"):
+                return items
+
+    def _request_object(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        attempt = 0
+        while True:
+            attempt += 1
+            response, failure = self._send(method, path, params, json_body, headers)
+            decision = self._decide(method, attempt, response)
+            if isinstance(decision, Success) and response is not None:
+                return decode_object(method=method, path=path, response=response)
+            if not isinstance(decision, RetryIn):
+                raise error_for(
+                    decision,
+                    method=method,
+                    path=path,
+                    response=response,
+                    failure=failure,
+                    secret=self._api_key,
+                ) from failure
+            _log_retry(method, path, response, attempt, decision.sec)
+            self._sleep(decision.sec)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        json_body: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> tuple[requests.Response | None, requests.RequestException | None]:
+        try:
+            response = self._session.request(
+                method,
+                self.base_url + path,
+                params=params,
+                json=json_body,
+                headers={**self._headers, **(headers or {})},
+                auth=(self._api_key, ""),
+                timeout=self._timeout,
+            )
+        except _NO_REPLY as exc:
+            return None, exc
+        self.last_rate_limit = parse_rate_limit(response.headers)
+        self.last_response_at = self._clock()
+        return response, None
+
+    def _decide(self, method: str, attempt: int, response: requests.Response | None) -> Decision:
+        status = None if response is None else response.status_code
+        wait_sec = None
+        if response is not None and status == 429:
+            body = json_or_none(response)
+            wait_sec = rate_limit_wait_sec(response.headers, body, now_sec=self._clock())
+        return classify(
+            status=status,
+            method=method,
+            attempt=attempt,
+            max_attempts=self._max_attempts,
+            wait_sec=wait_sec,
+            max_inline_wait_sec=self._max_inline_wait_sec,
+            rand=self._rand(),
+            base_sec=self._backoff[0],
+            cap_sec=self._backoff[1],
+        )
+
+
+class DryRunClose:
+    """CloseAPI for dry-run mode: writes are logged as `close_call_skipped`, never sent.
+
+    Reads go to `reader` when there is one (a key is set, DEALKEEPER_DRY_RUN=1 forces dry
+    run); without one (no CLOSE_API_KEY) every read raises CloseUnavailableError rather than
+    return made-up data. MetadataCache is given no client in that case and answers None.
+    """
+
+    def __init__(self, reader: CloseAPI | None = None) -> None:
+        self._reader = reader
+
+    def get_me(self) -> dict[str, Any]:
+        """The reader's answer; CloseUnavailableError without a reader."""
+        return self._require_reader().get_me()
+
+    def get_opportunity(self, opportunity_id: str) -> dict[str, Any]:
+        """The reader's answer; CloseUnavailableError without a reader."""
+        return self._require_reader().get_opportunity(opportunity_id)
+
+    def update_opportunity(
+        self, opportunity_id: str, update: Mapping[str, Any], *, tz_offset_hours: float | None
+    ) -> dict[str, Any]:
+        """Log the PUT that would have been made; returns {}."""
+        tz_offset = None if tz_offset_hours is None else format_tz_offset(tz_offset_hours)
+        extra = {
+            "method": "PUT",
+            "path": opportunity_path(opportunity_id),
+            "update": dict(update),
+            "tz_offset": tz_offset,
+        }
+        log.info("close_call_skipped", extra=extra)
+        return {}
+
+    def list_opportunity_statuses(self) -> list[dict[str, Any]]:
+        """The reader's answer; CloseUnavailableError without a reader."""
+        return self._require_reader().list_opportunity_statuses()
+
+    def get_opportunity_custom_fields(self) -> list[dict[str, Any]]:
+        """The reader's answer; CloseUnavailableError without a reader."""
+        return self._require_reader().get_opportunity_custom_fields()
+
+    def _require_reader(self) -> CloseAPI:
+        if self._reader is None:
+            raise CloseUnavailableError("dry-run without CLOSE_API_KEY cannot read from Close")
+        return self._reader
+
+
+def close_api_for(settings: Settings, **options: Any) -> CloseAPI:
+    """The client settings call for: real, dry-run reading through a real client, or offline."""
+    if not settings.close_api_key:
+        return DryRunClose()
+    client = CloseClient.from_settings(settings, **options)
+    return DryRunClose(reader=client) if settings.dry_run else client
+
+
+def _log_retry(
+    method: str, path: str, response: requests.Response | None, attempt: int, wait_sec: float
+) -> None:
+    status = None if response is None else response.status_code
+    extra = {
+        "method": method,
+        "path": path,
+        "status": status,
+        "attempt": attempt,
+        "wait_sec": round(wait_sec, 3),
+    }
+    log.warning("close_request_retried", extra=extra)

@@ -1,0 +1,28 @@
+"""dealkeeper's own fake of Close's API: a small real HTTP server on loopback.
+
+Used by the test suite, the benchmarks and local demos. It answers Close's opportunity,
+status, pipeline, custom-field, `me` and event-log endpoints with Close's patch semantics,
+emits events as Close would and can deliver them as signed webhooks. Faults, delays and
+rate limits can be injected; every request is recorded.
+
+Run it alone with `python -m service.fakeclose --port 8765 --api-key KEY`.
+"""
+
+from __future__ import annotations
+
+from service.fakeclose.patch import PatchError
+from service.fakeclose.server import FakeClose
+from service.fakeclose.store import DEALKEEPER_USER_ID, HUMAN_USER_ID, MissingObjectError
+from service.fakeclose.traffic import RecordedRequest
+from service.fakeclose.webhooks import Delivery, sign_webhook
+
+__all__ = [
+    "DEALKEEPER_USER_ID",
+    "HUMAN_USER_ID",
+    "Delivery",
+    "FakeClose",
+    "MissingObjectError",
+    "PatchError",
+    "RecordedRequest",
+    "sign_webhook",
+]

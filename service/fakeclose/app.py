@@ -1,0 +1,284 @@
+"""The fake's HTTP face: Close's routes under /api/v1/, Basic auth, faults and rate limits.
+
+Every request is recorded first, then may be delayed, then must authenticate, then may be
+answered by an injected fault, then counts against its key's rate limit, then is served.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any, cast
+
+from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from service.fakeclose.eventlog import list_events
+from service.fakeclose.patch import PatchError
+from service.fakeclose.queries import (
+    BadQueryError,
+    build_filters,
+    offset_zone,
+    only_fields,
+    paginate,
+    sort_items,
+)
+from service.fakeclose.store import (
+    DEALKEEPER_USER_ID,
+    ORGANIZATION_ID,
+    ORGANIZATION_NAME,
+    USERS,
+    Actor,
+    MissingObjectError,
+    Store,
+    new_id,
+)
+from service.fakeclose.traffic import RecordedRequest, Traffic, group_of
+
+API_PREFIX = "/api/v1/"
+OPPORTUNITY_FILTERS = frozenset(
+    {"lead_id", "user_id", "status_id", "status_label", "status_type", "value_period"}
+)
+NOT_FOUND_MESSAGE = "Empty query: Opportunity matching query does not exist."
+
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+log = logging.getLogger("dealkeeper.fakeclose")
+api = Blueprint("api", __name__, url_prefix=API_PREFIX.rstrip("/"))
+
+
+@dataclass(frozen=True)
+class Backend:
+    """What the routes serve from."""
+
+    store: Store
+    traffic: Traffic
+    api_keys: Mapping[str, str]  # API key -> api_key_id
+    stopping: threading.Event  # cuts injected delays short when the fake stops
+
+
+def create_app(backend: Backend) -> Flask:
+    """The fake's Flask application."""
+    app = Flask("service.fakeclose")
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Close's key order
+    app.extensions["fakeclose"] = backend
+    app.before_request(_gatekeeper)
+    app.after_request(_finish)
+    app.register_error_handler(PatchError, _patch_error)
+    app.register_error_handler(BadQueryError, lambda e: _error(str(e), 400))
+    app.register_error_handler(MissingObjectError, lambda _: _error(NOT_FOUND_MESSAGE, 404))
+    app.register_error_handler(HTTPException, lambda e: _error(e.description or "", e.code or 500))
+    app.register_error_handler(Exception, _unexpected)
+    app.register_blueprint(api)
+    return app
+
+
+def _backend() -> Backend:
+    return cast(Backend, current_app.extensions["fakeclose"])
+
+
+def _gatekeeper() -> Response | None:
+    backend, path = _backend(), request.path.removeprefix(API_PREFIX)
+    body = request.get_json(silent=True) if request.data else None
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    backend.traffic.record(
+        RecordedRequest(request.method, path, dict(request.args.items()), body, headers)
+    )
+    delay = backend.traffic.take_delay(request.method, path)
+    if delay:
+        backend.stopping.wait(delay)
+    auth = request.authorization
+    key = auth.username if auth is not None and auth.type == "basic" else None
+    if key not in backend.api_keys or (auth is not None and auth.password):
+        return _error("Unauthorized", 401)
+    g.api_key_id = backend.api_keys[str(key)]
+    fault = backend.traffic.take_fault(request.method, path)
+    if fault is not None:
+        response = jsonify(fault.body if fault.body is not None else {"error": "Injected fault"})
+        response.status_code = fault.status
+        response.headers.update(fault.headers)
+        return response
+    return _count_rate(backend, g.api_key_id)
+
+
+def _count_rate(backend: Backend, api_key_id: str) -> Response | None:
+    state = backend.traffic.rate_limiter.take(api_key_id, group_of(request.method))
+    g.rate_limit = state
+    if state.allowed:
+        return None
+    body = {
+        "error": {
+            "rate_reset": round(state.reset_sec, 3),
+            "message": f"API call count exceeded for this {state.limit} requests window",
+        }
+    }
+    response = _error_body(body, 429)
+    response.headers["retry-after"] = state.retry_after()
+    return response
+
+
+def _finish(response: Response) -> Response:
+    state = g.get("rate_limit")
+    if state is not None:
+        response.headers["ratelimit"] = state.header()
+    # werkzeug upper-cases reason phrases ("400 BAD REQUEST"); real servers send RFC ones.
+    phrase = _PHRASES.get(response.status_code)
+    if phrase:
+        response.status = f"{response.status_code} {phrase}"
+    return response
+
+
+def _error(message: str, status: int) -> Response:
+    return _error_body({"error": message}, status)
+
+
+def _error_body(body: Mapping[str, Any], status: int) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    return response
+
+
+def _patch_error(error: PatchError) -> Response:
+    return _error_body({"errors": [], "field-errors": error.field_errors}, 400)
+
+
+def _unexpected(error: Exception) -> Response:
+    # The server boundary: log it for whoever runs the fake, answer as Close would.
+    log.exception("fakeclose_request_failed", extra={"path": request.path})
+    return _error("Internal server error", 500)
+
+
+def _tz_offset_hours() -> float | None:
+    raw = request.headers.get("x-tz-offset")
+    try:
+        return None if raw is None else float(raw)
+    except ValueError:
+        raise BadQueryError(f"x-tz-offset must be a number of hours, got {raw!r}") from None
+
+
+def _actor() -> Actor:
+    return Actor(
+        user_id=DEALKEEPER_USER_ID,
+        api_key_id=g.api_key_id,
+        request_id=new_id("req"),
+        request_method=request.method,
+        request_path=request.path,
+        tz_offset_hours=_tz_offset_hours(),
+    )
+
+
+def _json_body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise BadQueryError("the request body must be a JSON object")
+    return body
+
+
+@api.get("/me/")
+def me() -> Response:
+    first, last, email = USERS[DEALKEEPER_USER_ID]
+    organizations = [{"id": ORGANIZATION_ID, "name": ORGANIZATION_NAME}]
+    return jsonify(
+        id=DEALKEEPER_USER_ID,
+        email=email,
+        first_name=first,
+        last_name=last,
+        organizations=organizations,
+    )
+
+
+@api.get("/status/opportunity/")
+def statuses() -> Response:
+    store = _backend().store
+    with store.lock:
+        return jsonify(paginate(list(store.statuses.values()), request.args))
+
+
+@api.get("/pipeline/")
+def pipelines() -> Response:
+    store = _backend().store
+    with store.lock:
+        views = [
+            {
+                "id": p["id"],
+                "name": p["name"],
+                "organization_id": ORGANIZATION_ID,
+                "statuses": [
+                    {k: store.statuses[s][k] for k in ("id", "label", "type")}
+                    for s in p["status_ids"]
+                ],
+            }
+            for p in store.pipelines.values()
+        ]
+    return jsonify(paginate(views, request.args))
+
+
+@api.get("/custom_field_schema/opportunity/")
+def custom_field_schema() -> Response:
+    store = _backend().store
+    with store.lock:
+        return jsonify(fields=list(store.custom_fields.values()))
+
+
+@api.get("/custom_field/opportunity/")
+def custom_fields() -> Response:
+    store = _backend().store
+    with store.lock:
+        return jsonify(paginate(list(store.custom_fields.values()), request.args))
+
+
+@api.get("/opportunity/")
+def opportunities() -> Response:
+    args, store = request.args, _backend().store
+    tz = offset_zone(_tz_offset_hours())
+    dates = ("date_created", "date_updated", "date_won")
+    filters = build_filters(args, exact=OPPORTUNITY_FILTERS, dates=dates, allow_in=True, tz=tz)
+    with store.lock:
+        found = [o for o in store.opportunities.values() if all(f(o) for f in filters)]
+    page = paginate(sort_items(found, args.get("_order_by")), args)
+    page["data"] = [only_fields(o, args.get("_fields")) for o in page["data"]]
+    return jsonify({**page, "total_results": len(found)})
+
+
+@api.post("/opportunity/")
+def create_opportunity() -> Response:
+    event = _backend().store.create(_json_body(), _actor())
+    return jsonify(event["data"])
+
+
+@api.get("/opportunity/<opportunity_id>/")
+def get_opportunity(opportunity_id: str) -> Response:
+    found = _backend().store.opportunity(opportunity_id)
+    return jsonify(only_fields(found, request.args.get("_fields")))
+
+
+@api.put("/opportunity/<opportunity_id>/")
+def update_opportunity(opportunity_id: str) -> Response:
+    after, _ = _backend().store.update(opportunity_id, _json_body(), _actor())
+    return jsonify(after)
+
+
+@api.delete("/opportunity/<opportunity_id>/")
+def delete_opportunity(opportunity_id: str) -> Response:
+    _backend().store.delete(opportunity_id, _actor())
+    return jsonify({})
+
+
+@api.get("/event/")
+def events() -> Response:
+    store = _backend().store
+    with store.lock:
+        return jsonify(list_events(store.events, request.args))
+
+
+@api.get("/event/<event_id>/")
+def event(event_id: str) -> Response:
+    store = _backend().store
+    with store.lock:
+        found = next((e for e in store.events if e["id"] == event_id), None)
+    if found is None:
+        return _error("Empty query: Event matching query does not exist.", 404)
+    return jsonify(found)

@@ -1,0 +1,154 @@
+"""FakeClose's edge: auth, the request record, rate limits, injected faults and delays, the CLI."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import requests
+
+from service.fakeclose import FakeClose
+from service.retry import parse_rate_limit
+from tests.fakeclose.conftest import Api
+
+DEADLINE_SEC = 5.0
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [None, ("wrong-key", ""), (FakeClose.DEFAULT_API_KEY, "a-password")],
+)
+def test_fake_refuses_requests_without_a_known_key_and_empty_password(
+    fake: FakeClose, auth: tuple[str, str] | None
+) -> None:
+    """Close's Basic auth is the key as user and an empty password; anything else is 401."""
+    response = requests.get(fake.url + "me/", auth=auth, timeout=5)
+    assert (401, {"error": "Unauthorized"}) == (response.status_code, response.json())
+
+
+def test_fake_records_every_request(fake: FakeClose, api: Api) -> None:
+    """Method, path relative to /api/v1/, query, JSON body and lower-cased headers are kept."""
+    oppo = fake.add_opportunity()
+    api.get("opportunity/", _limit="5")
+    api.put(f"opportunity/{oppo['id']}/", {"confidence": 5}, tz_offset="-5")
+    get, put = fake.requests
+    assert (
+        ("GET", "opportunity/", {"_limit": "5"}, None),
+        ("PUT", f"opportunity/{oppo['id']}/", {}, {"confidence": 5}, "-5"),
+        [put],
+    ) == (
+        (get.method, get.path, get.query, get.json),
+        (put.method, put.path, put.query, put.json, put.headers["x-tz-offset"]),
+        fake.requests_matching("PUT", "opportunity/"),
+    )
+
+
+def test_fake_clear_requests_forgets_the_record(fake: FakeClose, api: Api) -> None:
+    """After clear_requests only later requests are listed."""
+    api.get("me/")
+    fake.clear_requests()
+    api.get("pipeline/")
+    assert ["pipeline/"] == [r.path for r in fake.requests]
+
+
+def test_fake_every_response_carries_a_ratelimit_header(fake: FakeClose, api: Api) -> None:
+    """`ratelimit: limit=N, remaining=M, reset=R` counts down within the window."""
+    fake.set_rate_limit(10, window_sec=60.0, group="read")
+    infos = [parse_rate_limit(api.get("me/").headers) for _ in range(3)]
+    assert [(10, 9), (10, 8), (10, 7)] == [(i.limit, i.remaining) if i else None for i in infos]
+
+
+def test_fake_answers_429_past_the_write_limit(fake: FakeClose, api: Api) -> None:
+    """Over the limit: 429 with ratelimit (remaining 0), whole-second retry-after, rate_reset."""
+    oppo = fake.add_opportunity()
+    fake.set_rate_limit(2, window_sec=30.0, group="write")
+    answers = [api.put(f"opportunity/{oppo['id']}/", {"confidence": n}) for n in (1, 2, 3)]
+    refused = answers[-1]
+    info, body = parse_rate_limit(refused.headers), refused.json()
+    assert ([200, 200, 429], 0, "30", True, True, 200) == (
+        [a.status_code for a in answers],
+        info.remaining if info else None,
+        refused.headers["retry-after"],
+        29.0 < body["error"]["rate_reset"] <= 30.0,
+        body["error"]["message"].startswith("API call count exceeded"),
+        api.get("me/").status_code,  # reads are another endpoint group
+    )
+
+
+def test_fake_rate_limits_each_api_key_on_its_own() -> None:
+    """One key's spent window does not refuse another key."""
+    keys = {"key-a": "api_a", "key-b": "api_b"}
+    with FakeClose(api_keys=keys) as two_keys:
+        two_keys.set_rate_limit(1, window_sec=60.0, group="read")
+        first, second = Api(two_keys, key="key-a"), Api(two_keys, key="key-b")
+        statuses = [first.get("me/"), first.get("me/"), second.get("me/")]
+        first.session.close()
+        second.session.close()
+    assert [200, 429, 200] == [r.status_code for r in statuses]
+
+
+def test_fake_rate_limit_window_opens_again_after_reset(fake: FakeClose, api: Api) -> None:
+    """Once the window has passed, requests are served again."""
+    fake.set_rate_limit(1, window_sec=0.2, group="read")
+    refused = [api.get("me/").status_code, api.get("me/").status_code]
+    deadline = time.monotonic() + DEADLINE_SEC
+    while (status := api.get("me/").status_code) == 429 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ([200, 429], 200) == (refused, status)
+
+
+def test_fake_fail_next_answers_the_injected_status_then_serves(fake: FakeClose, api: Api) -> None:
+    """Faults hit only matching requests, `count` times, with their body and headers."""
+    fake.fail_next(
+        2, status=503, method="GET", path_prefix="me/", body={"error": "down"}, headers={"x-a": "1"}
+    )
+    other = api.get("pipeline/")
+    faulted = [api.get("me/"), api.get("me/")]
+    served = api.get("me/")
+    assert (200, [(503, {"error": "down"}, "1")] * 2, 200) == (
+        other.status_code,
+        [(r.status_code, r.json(), r.headers["x-a"]) for r in faulted],
+        served.status_code,
+    )
+
+
+def test_fake_delay_next_holds_the_response(fake: FakeClose, api: Api) -> None:
+    """A delayed request is answered no sooner than the delay, then normally."""
+    fake.delay_next(1, 0.3, path_prefix="me/")
+    started = time.monotonic()
+    status = api.get("me/").status_code
+    assert (200, True) == (status, time.monotonic() - started >= 0.3)
+
+
+def test_fake_module_runs_standalone_and_prints_its_url() -> None:
+    """`python -m service.fakeclose` prints the base URL and serves seeded data with the key."""
+    command = [
+        sys.executable,
+        "-m",
+        "service.fakeclose",
+        "--port",
+        "0",
+        "--api-key",
+        "demo",
+        "--seed",
+        "3",
+    ]
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("CLOSE_API_KEY", "CLOSE_WEBHOOK_SECRET")
+    }
+    with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env) as process:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        listed = requests.get(url + "opportunity/", auth=("demo", ""), timeout=DEADLINE_SEC).json()
+        process.send_signal(signal.SIGTERM)
+        returncode = process.wait(timeout=DEADLINE_SEC)
+    assert (True, 3, 0) == (
+        re.fullmatch(r"http://127\.0\.0\.1:\d+/api/v1/", url) is not None,
+        listed["total_results"],
+        returncode,
+    )
