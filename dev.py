@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Two commands on a fresh machine with only Python 3.11+:
+
+    python3 dev.py run     # install what is needed into .venv, then `dealkeeper run`
+    python3 dev.py test    # install what is needed into .venv, then the whole test suite
+
+Also: `python3 dev.py lint` (ruff + mypy), `python3 dev.py bench` (benchmarks in bench/),
+and `python3 dev.py dealkeeper ARGS...` (any dealkeeper command inside the environment).
+Arguments after the command are passed on (e.g. `python3 dev.py test -k web`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".dealkeeper-installed"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def fail(message: str) -> None:
+    print(f"dev.py: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def wanted_stamp() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_environment() -> None:
+    """Create .venv and install the project with its dev tools, once per pyproject change."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - this script must also run on older Pythons to say so
+        fail(f"Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
+    if not (BIN / "python").exists():
+        print("dev.py: creating .venv", file=sys.stderr)
+        venv.EnvBuilder(with_pip=True, clear=True).create(VENV)
+    if STAMP.exists() and STAMP.read_text() == wanted_stamp():
+        return
+    print("dev.py: installing dealkeeper and its dev tools into .venv", file=sys.stderr)
+    pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True, cwd=ROOT)
+    subprocess.run([*pip, "-e", ".[dev]"], check=True, cwd=ROOT)
+    STAMP.write_text(wanted_stamp())
+
+
+def run_in_environment(program: str, args: list[str]) -> None:
+    """Replace this process, so signals (Ctrl-C) go straight to the program."""
+    path = str(BIN / program)
+    os.chdir(ROOT)
+    os.execv(path, [path, *args])
+
+
+def lint() -> None:
+    steps = [
+        [str(BIN / "ruff"), "check", "."],
+        [str(BIN / "ruff"), "format", "--check", "."],
+        [str(BIN / "mypy")],
+    ]
+    for step in steps:
+        print("$", " ".join(Path(step[0]).name if i == 0 else a for i, a in enumerate(step)))
+        if subprocess.run(step, cwd=ROOT).returncode:
+            raise SystemExit(1)
+
+
+def main(argv: list[str]) -> None:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return
+    command, rest = argv[0], argv[1:]
+    ensure_environment()
+    if command == "run":
+        run_in_environment("dealkeeper", ["run", *rest])
+    elif command == "test":
+        run_in_environment("python", ["-m", "pytest", *rest])
+    elif command == "lint":
+        lint()
+    elif command == "bench":
+        run_in_environment("python", ["-m", "bench", *rest])
+    elif command == "dealkeeper":
+        run_in_environment("dealkeeper", rest)
+    else:
+        fail(f"unknown command {command!r}; expected run, test, lint, bench or dealkeeper")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,5 @@
+"""`python -m service ...` is `dealkeeper ...`."""
+
+from service.cli import main
+
+main()

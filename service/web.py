@@ -1,0 +1,176 @@
+"""The web process: receive Close's webhooks, queue them, answer fast. Nothing is evaluated here.
+
+gunicorn "service.web:create_app()"
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass
+
+import redis
+from flask import Flask, Response, jsonify, request
+from rq import Queue
+from werkzeug.exceptions import HTTPException
+
+from service import defaults, logs, metrics, signatures
+from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
+from service.adapters.rulefiles import RulesHolder
+from service.adapters.stats import Stats
+from service.errors import InvalidRulesError, QueueUnavailableError, WebhookRejectedError
+from service.events import EnvelopeError, Event, event_from_envelope
+from service.settings import Settings
+
+log = logging.getLogger("dealkeeper.web")
+
+
+@dataclass
+class Intake:
+    """What the webhook endpoint needs, built once per process."""
+
+    settings: Settings
+    connection: redis.Redis
+    queue: Queue
+    stats: Stats
+    rules: RulesHolder
+    clock: Callable[[], float] = time.time
+
+
+def create_app(
+    settings: Settings | None = None, *, clock: Callable[[], float] = time.time
+) -> Flask:
+    """The Flask app; gunicorn calls this once per worker process."""
+    settings = settings or Settings.from_env()
+    logs.configure_for(settings)
+    connection = connect(redis_url(settings), role="web")
+    intake = Intake(
+        settings=settings,
+        connection=connection,
+        queue=make_queue(connection),
+        stats=Stats(connection),
+        rules=RulesHolder(
+            settings.rules_path, check_interval_sec=defaults.RULES_CHECK_INTERVAL_SEC
+        ),
+        clock=clock,
+    )
+    app = Flask("service")
+    app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_WEBHOOK_BYTES
+    app.extensions["dealkeeper"] = intake
+    _add_routes(app, intake)
+    _add_error_handlers(app, intake)
+    if not settings.webhook_secrets:
+        log.error("webhook_secret_missing", extra={"hint": "set CLOSE_WEBHOOK_SECRET"})
+    log.info("web_started", extra={"settings": settings.describe()})
+    return app
+
+
+def _add_routes(app: Flask, intake: Intake) -> None:
+    @app.post("/webhooks/close")
+    def receive_webhook() -> tuple[Response, int]:
+        logs.clear()
+        body = request.get_data(cache=False)
+        _verify(body, intake)
+        event = _parse(body)
+        logs.bind(event_id=event.id, object_id=event.object_id, action=event.action)
+        return _accept(event, intake)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        return jsonify(status="ok"), 200
+
+    @app.get("/readyz")
+    def readyz() -> tuple[Response, int]:
+        return _readiness(intake)
+
+    @app.get("/metrics")
+    def metrics_text() -> Response:
+        return Response(
+            metrics.render(intake.stats, intake.queue), content_type=metrics.CONTENT_TYPE
+        )
+
+
+def _verify(body: bytes, intake: Intake) -> None:
+    signatures.verify(
+        body,
+        signature=request.headers.get(signatures.HASH_HEADER),
+        timestamp=request.headers.get(signatures.TIMESTAMP_HEADER),
+        keys=intake.settings.webhook_secrets,
+        now=intake.clock(),
+        tolerance_sec=intake.settings.webhook_tolerance_sec,
+    )
+
+
+def _parse(body: bytes) -> Event:
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise WebhookRejectedError("body is not valid JSON", status=400) from None
+    try:
+        return event_from_envelope(payload)
+    except EnvelopeError as error:
+        raise WebhookRejectedError(f"not a Close event: {error}", status=400) from None
+
+
+def _accept(event: Event, intake: Intake) -> tuple[Response, int]:
+    if event.object_type != "opportunity":
+        _count(intake, "ignored")
+        log.info("webhook_ignored", extra={"object_type": event.object_type})
+        return jsonify(status="ignored", reason="not an opportunity event"), 200
+    queued = enqueue_event(event, queue=intake.queue, stats=intake.stats)
+    if queued.duplicate:
+        _count(intake, "duplicate")
+        log.info("webhook_duplicate", extra={"job_id": queued.job_id})
+        return jsonify(status="duplicate", job_id=queued.job_id), 200
+    log.info("webhook_received", extra={"job_id": queued.job_id})
+    return jsonify(status="queued", job_id=queued.job_id), 202
+
+
+def _readiness(intake: Intake) -> tuple[Response, int]:
+    problems: list[str] = []
+    try:
+        intake.connection.ping()
+    except redis.RedisError as error:
+        problems.append(f"redis: {error}")
+    ruleset = None
+    try:
+        ruleset = intake.rules.current()
+    except InvalidRulesError as error:
+        problems.append(f"rules: {error}")
+    if problems:
+        return jsonify(status="not ready", problems=problems), 503
+    assert ruleset is not None
+    return jsonify(status="ready", rules=len(ruleset.rules), rules_digest=ruleset.digest), 200
+
+
+def _count(intake: Intake, outcome: str) -> None:
+    with suppress(redis.RedisError):  # a counter is not worth failing the answer for
+        intake.stats.record_webhook(None, outcome=outcome)
+
+
+def _add_error_handlers(app: Flask, intake: Intake) -> None:
+    @app.errorhandler(WebhookRejectedError)
+    def rejected(error: WebhookRejectedError) -> tuple[Response, int]:
+        _count(intake, f"rejected_{error.status}")
+        log.warning("webhook_rejected", extra={"status": error.status, "reason": str(error)})
+        return jsonify(error=str(error)), error.status
+
+    @app.errorhandler(QueueUnavailableError)
+    def unavailable(error: QueueUnavailableError) -> tuple[Response, int, dict[str, str]]:
+        log.error("webhook_not_queued", extra={"reason": str(error)})
+        return jsonify(error="queue unavailable; deliver again later"), 503, {"Retry-After": "30"}
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[Response, int]:
+        status = error.code or 500
+        if request.path == "/webhooks/close":
+            _count(intake, f"rejected_{status}")
+        return jsonify(error=error.name.lower()), status
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> tuple[Response, int]:
+        log.error("request_failed", exc_info=error)
+        return jsonify(error="internal error"), 500

@@ -1,0 +1,292 @@
+"""Jobs end to end inside one process: real Redis, real RQ SimpleWorker, the fake Close."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+import redis
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from service import jobs
+from service.adapters.close import CloseClient
+from service.adapters.metadata import MetadataCache
+from service.adapters.queue import enqueue_event, make_queue, opportunity_lock
+from service.events import Event, event_from_dict
+from service.fakeclose import FakeClose
+from service.settings import Settings
+from service.worker import make_worker
+from tests.conftest import RULES_DIR
+
+WON_AT = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)  # 22:30 on the 27th in New York
+
+
+@pytest.fixture
+def settings(redis_url: str, fake_close: FakeClose) -> Settings:
+    return Settings(
+        close_api_key=FakeClose.DEFAULT_API_KEY,
+        close_api_url=fake_close.url,
+        redis_url=redis_url,
+        rules_path=str(RULES_DIR),
+    )
+
+
+@pytest.fixture
+def segment(fake_close: FakeClose) -> str:
+    return fake_close.add_custom_field(
+        "Segment", type="choices", accepts_multiple_values=True, choices=["SMB", "Enterprise"]
+    )
+
+
+@pytest.fixture
+def queue(redis_client: redis.Redis) -> Queue:
+    return make_queue(redis_client)
+
+
+@pytest.fixture
+def work(settings: Settings) -> Callable[..., None]:
+    """Run a burst worker over whatever is queued, with the given settings changes."""
+
+    def run(**changes: Any) -> None:
+        worker = make_worker(settings.with_changes(**changes))
+        worker.work(burst=True, with_scheduler=False)
+
+    return run
+
+
+def won_event(fake: FakeClose, **fields: Any) -> dict[str, Any]:
+    """A person moves a fresh opportunity to Won at WON_AT; returns Close's event."""
+    oppo = fake.add_opportunity(confidence=60, **fields)
+    fake.now = WON_AT
+    event = fake.user_update(oppo["id"], {"status_id": fake.status_id("Won")})
+    assert event is not None
+    return event
+
+
+def queue_event(raw: dict[str, Any], queue: Queue) -> Event:
+    event = event_from_dict(raw)
+    enqueue_event(event, queue=queue)
+    return event
+
+
+def puts(fake: FakeClose) -> list[Any]:
+    return [(r.path, r.json, r.headers.get("x-tz-offset")) for r in fake.requests_matching("PUT")]
+
+
+def test_jobs_won_deal_gets_new_york_date_and_full_confidence(
+    fake_close: FakeClose, queue: Queue, work: Callable[..., None], segment: str
+) -> None:
+    """Moved to won at 22:30 New York time: one PUT with the 27th, confidence 100, offset -5."""
+    raw = won_event(fake_close)
+    oppo_id = raw["object_id"]
+
+    queue_event(raw, queue)
+    work()
+
+    assert [
+        (f"opportunity/{oppo_id}/", {"date_won": "2026-11-27", "confidence": 100}, "-5")
+    ] == puts(fake_close)
+    state = fake_close.opportunity(oppo_id)
+    assert ("2026-11-27", 100) == (state["date_won"], state["confidence"])
+
+
+def test_jobs_custom_field_named_in_rules_is_written_by_id(
+    fake_close: FakeClose, queue: Queue, work: Callable[..., None], segment: str
+) -> None:
+    """`add: {custom.Segment: Enterprise}` goes out as Close's `custom.cf_....add`."""
+    oppo = fake_close.add_opportunity(value=500000, **{f"custom.{segment}": ["SMB"]})
+    raw = fake_close.user_update(oppo["id"], {"value": 1500000})
+    assert raw is not None
+
+    queue_event(raw, queue)
+    work()
+
+    assert [(f"opportunity/{oppo['id']}/", {f"custom.{segment}.add": "Enterprise"}, "-5")] == puts(
+        fake_close
+    )
+    assert ["SMB", "Enterprise"] == fake_close.opportunity(oppo["id"])[f"custom.{segment}"]
+
+
+def test_jobs_plan_that_changes_nothing_makes_no_call(
+    fake_close: FakeClose, queue: Queue, work: Callable[..., None], segment: str
+) -> None:
+    """A small deal's value change fires nothing: metadata is read, nothing is written."""
+    oppo = fake_close.add_opportunity(value=1000)
+    raw = fake_close.user_update(oppo["id"], {"value": 2000})
+    assert raw is not None
+
+    queue_event(raw, queue)
+    work()
+
+    assert [] == puts(fake_close)
+
+
+def test_jobs_echo_of_our_own_write_is_ignored_and_teaches_our_key(
+    fake_close: FakeClose,
+    queue: Queue,
+    work: Callable[..., None],
+    segment: str,
+    redis_client: redis.Redis,
+) -> None:
+    """The event our PUT causes changes nothing, and its api_key_id is remembered as ours."""
+    queue_event(won_event(fake_close), queue)
+    work()
+    echo = fake_close.events[-1]
+    assert FakeClose.DEFAULT_API_KEY_ID == echo["api_key_id"]
+
+    queue_event(echo, queue)
+    work()
+
+    assert 1 == len(puts(fake_close))
+    assert {FakeClose.DEFAULT_API_KEY_ID.encode()} == redis_client.smembers("dk:own:api_key_ids")
+
+
+def test_jobs_event_of_a_deleted_opportunity_is_dropped(
+    fake_close: FakeClose, queue: Queue, work: Callable[..., None], segment: str
+) -> None:
+    """Close answers 404: the job ends without a retry, nothing is parked."""
+    raw = won_event(fake_close)
+    fake_close.user_delete(raw["object_id"])
+
+    queue_event(raw, queue)
+    work()
+
+    job = fetch(queue, _only_job_id(queue))
+    result: Any = job.return_value()
+    assert (JobStatus.FINISHED, "opportunity_gone") == (job.get_status(), result["outcome"])
+    assert 0 == queue.failed_job_registry.count
+
+
+def fetch(queue: Queue, job_id: str) -> Job:
+    return Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
+
+
+def _only_job_id(queue: Queue) -> str:
+    keys: list[str] = [k.decode() for k in queue.connection.keys("rq:job:*")]  # type: ignore[union-attr]
+    assert 1 == len(keys)
+    return keys[0].removeprefix("rq:job:")
+
+
+@pytest.mark.allow_error_logs
+def test_jobs_permanent_close_error_is_parked_at_once_with_closes_answer(
+    fake_close: FakeClose, queue: Queue, work: Callable[..., None]
+) -> None:
+    """A 400 is not retried: the job goes to the failed registry carrying Close's field error."""
+    fake_close.add_custom_field(
+        "Segment", type="choices", accepts_multiple_values=True, choices=["SMB"]
+    )
+    oppo = fake_close.add_opportunity(value=500000)
+    raw = fake_close.user_update(oppo["id"], {"value": 1500000})
+    assert raw is not None
+
+    queue_event(raw, queue)
+    work()
+
+    assert (1, 0) == (queue.failed_job_registry.count, queue.scheduled_job_registry.count)
+    job = fetch(queue, queue.failed_job_registry.get_job_ids()[0])
+    result = job.latest_result()
+    assert result is not None
+    exc_string = str(result.exc_string)
+    assert "400 Bad Request for PUT" in exc_string
+    assert "'Enterprise' is not one of the field's choices" in exc_string
+    assert 1 == len(puts(fake_close))
+
+
+@pytest.mark.allow_error_logs
+def test_jobs_transient_close_error_is_scheduled_for_retry(
+    fake_close: FakeClose, queue: Queue, settings: Settings, segment: str
+) -> None:
+    """503s beyond the client's own attempts put the job back on the schedule, not in failed."""
+    fake_close.fail_next(10, status=503, method="PUT")
+    queue_event(won_event(fake_close), queue)
+    worker = make_worker(settings)
+    jobs.installed().close = CloseClient(
+        FakeClose.DEFAULT_API_KEY, base_url=fake_close.url, backoff_base_sec=0.01
+    )
+
+    worker.work(burst=True, with_scheduler=False)
+
+    assert (0, 1) == (queue.failed_job_registry.count, queue.scheduled_job_registry.count)
+    job = fetch(queue, queue.scheduled_job_registry.get_job_ids()[0])
+    assert 7 == job.retries_left
+
+
+def test_jobs_long_rate_limit_reschedules_instead_of_waiting(
+    fake_close: FakeClose, queue: Queue, work: Callable[..., None], segment: str
+) -> None:
+    """A 429 asking for 30 s does not hold the worker: the job is scheduled for later."""
+    fake_close.fail_next(1, status=429, method="PUT", headers={"retry-after": "30"})
+    queue_event(won_event(fake_close), queue)
+
+    work()
+
+    assert 1 == queue.scheduled_job_registry.count
+    assert 1 == len(puts(fake_close))
+
+
+def test_jobs_busy_opportunity_is_rescheduled(
+    fake_close: FakeClose,
+    queue: Queue,
+    settings: Settings,
+    segment: str,
+    redis_client: redis.Redis,
+) -> None:
+    """While another worker holds the opportunity, the event waits its turn."""
+    raw = won_event(fake_close)
+    queue_event(raw, queue)
+
+    worker = make_worker(settings)
+    jobs.installed().lock_wait_sec = 0.05
+
+    with opportunity_lock(redis_client, raw["object_id"]):
+        worker.work(burst=True, with_scheduler=False)
+
+    assert (1, []) == (queue.scheduled_job_registry.count, puts(fake_close))
+
+
+def test_jobs_dry_run_calls_nothing(
+    fake_close: FakeClose,
+    queue: Queue,
+    work: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without an API key nothing reaches Close; the plan is logged instead."""
+    caplog.set_level(logging.INFO)
+    queue_event(won_event(fake_close), queue)
+
+    work(close_api_key=None)
+
+    assert [] == fake_close.requests
+    (line,) = [r for r in caplog.records if r.getMessage() == "plan_applied"]
+    assert (True, {"date_won": "2026-11-27", "confidence": 100}) == (
+        getattr(line, "dry_run"),  # noqa: B009 - set through `extra=`, unknown to the type
+        getattr(line, "update"),  # noqa: B009
+    )
+
+
+def test_jobs_unknown_custom_field_name_refetches_metadata_once(
+    fake_close: FakeClose, queue: Queue, settings: Settings
+) -> None:
+    """A name Close did not know at the first look is looked up again before giving up."""
+    oppo = fake_close.add_opportunity(value=500000)
+    raw = fake_close.user_update(oppo["id"], {"value": 1500000})
+    assert raw is not None
+    queue_event(raw, queue)
+    worker = make_worker(settings)
+    context = jobs.installed()
+    context.metadata = MetadataCache(context.close, min_refresh_interval_sec=0)
+    context.metadata.get()  # cached before the field exists
+    segment = fake_close.add_custom_field(
+        "Segment", type="choices", accepts_multiple_values=True, choices=["Enterprise"]
+    )
+
+    worker.work(burst=True, with_scheduler=False)
+
+    assert [(f"opportunity/{oppo['id']}/", {f"custom.{segment}.add": "Enterprise"}, "-5")] == puts(
+        fake_close
+    )
