@@ -12,11 +12,8 @@ from service.rules import json_schema, load_rules_path, run_path, spec
 
 ROOT = Path(__file__).parent.parent
 RULES = ROOT / "rules"
-SCHEMA = ROOT / "tests" / "fixtures" / "rules-schema.json"
-REGENERATE = (
-    "python -c 'import json; from service.rules import json_schema; "
-    "print(json.dumps(json_schema(), indent=2))' > tests/fixtures/rules-schema.json"
-)
+SCHEMA = RULES / "rules.schema.json"
+REGENERATE = "dealkeeper schema > rules/rules.schema.json"
 
 
 def test_shipped_rules_load() -> None:
