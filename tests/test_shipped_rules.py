@@ -6,9 +6,12 @@ An ops edit that breaks a rule or its tests fails here, before it is deployed.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
-from service.rules import json_schema, load_rules_path, run_path, spec
+from service.rules import Rule, json_schema, load_rules, load_rules_path, run_path, spec
+from service.rules.model import Position
+from tests.unit.test_engine import DESIGN_RULES
 
 ROOT = Path(__file__).parent.parent
 RULES = ROOT / "rules"
@@ -70,4 +73,29 @@ def test_shipped_rules_schema_follows_the_spec() -> None:
         list(defs["action"]["properties"]),
         defs["trigger"]["enum"],
         schema["$schema"],
+    )
+
+
+def test_shipped_rules_hold_the_design_example_unchanged() -> None:
+    """rules/deal-hygiene.yaml says exactly what DESIGN.md's normative example says."""
+    shipped = load_rules_path(RULES / "deal-hygiene.yaml")
+    design = load_rules(DESIGN_RULES, "rules/deal-hygiene.yaml")
+
+    assert [_without_position(r) for r in design.rules] == [
+        _without_position(r) for r in shipped.rules
+    ]
+
+
+def _without_position(rule: Rule) -> Rule:
+    """The rule with every position blanked, so comment lines above it do not matter."""
+    nowhere = Position("", 0, 0)
+    return replace(
+        rule,
+        position=nowhere,
+        condition=replace(
+            rule.condition,
+            position=nowhere,
+            conditions=tuple(replace(c, position=nowhere) for c in rule.condition.conditions),
+        ),
+        actions=tuple(replace(a, position=nowhere) for a in rule.actions),
     )

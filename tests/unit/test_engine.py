@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,9 +11,36 @@ from service.rules import Metadata, Plan, RuleSet, load_rules, make_plan
 from service.rules.model import Conflict, Dropped
 from tests.unit.rules_support import METADATA, make_event
 
-DESIGN_RULES = (Path(__file__).parent.parent.parent / "rules" / "deal-hygiene.yaml").read_text(
-    encoding="utf-8"
-)
+# The rule file of DESIGN.md, verbatim: its examples are normative. (The shipped copy in
+# rules/ is checked against it in tests/test_shipped_rules.py.)
+DESIGN_RULES = """\
+# rules/deal-hygiene.yaml
+timezone: America/New_York          # default for every date in this file
+
+rules:
+  - name: stamp-date-won
+    description: A deal moved to won carries the New York date of the move as date_won.
+    trigger: [opportunity.created, opportunity.updated]
+    if:
+      - status_type: {changed_to: won}
+    then:
+      - set: {date_won: today}
+
+  - name: tag-big-deals
+    trigger: opportunity.updated
+    if:
+      - value: {gte: 1000000}                     # cents: $10,000
+      - custom.Segment: {not_contains: Enterprise}
+    then:
+      - add: {custom.Segment: Enterprise}
+
+  - name: full-confidence-when-won
+    if:
+      - status_type: won
+      - confidence: {lt: 100}
+    then:
+      - set: {confidence: 100}
+"""
 
 
 def ruleset(text: str) -> RuleSet:
