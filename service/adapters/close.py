@@ -12,6 +12,7 @@ import math
 import random
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -87,6 +88,17 @@ def opportunity_path(opportunity_id: str) -> str:
     return f"opportunity/{quote(opportunity_id, safe='')}/"
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """One HTTP attempt, as observers (metrics, status) see it: never a body or a header."""
+
+    method: str
+    path: str
+    status: int | None  # None: no answer (timeout, broken connection)
+    duration_sec: float
+    rate_limit: RateLimitInfo | None
+
+
 class CloseClient:
     """CloseAPI over HTTP, with Basic auth, explicit timeouts and in-process retries."""
 
@@ -105,6 +117,7 @@ class CloseClient:
         sleep: Callable[[float], None] = time.sleep,
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
+        observer: Callable[[Exchange], None] | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -123,6 +136,7 @@ class CloseClient:
         }
         self.last_rate_limit: RateLimitInfo | None = None
         self.last_response_at: float | None = None
+        self.observer = observer
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> CloseClient:
@@ -181,6 +195,18 @@ class CloseClient:
             return self._get_all("custom_field/opportunity/")
         return objects(schema.get("fields"))
 
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Any other endpoint (`path` relative to the base URL), with the same auth, timeouts,
+        retries and errors as the named methods."""
+        return self._request_object(method, path, params=params, json_body=body)
+
     def _get_all(self, path: str) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         while True:
@@ -227,6 +253,7 @@ class CloseClient:
         json_body: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
     ) -> tuple[requests.Response | None, requests.RequestException | None]:
+        started = time.perf_counter()
         try:
             response = self._session.request(
                 method,
@@ -238,10 +265,17 @@ class CloseClient:
                 timeout=self._timeout,
             )
         except _NO_REPLY as exc:
+            self._observe(Exchange(method, path, None, time.perf_counter() - started, None))
             return None, exc
         self.last_rate_limit = parse_rate_limit(response.headers)
         self.last_response_at = self._clock()
+        duration = time.perf_counter() - started
+        self._observe(Exchange(method, path, response.status_code, duration, self.last_rate_limit))
         return response, None
+
+    def _observe(self, exchange: Exchange) -> None:
+        if self.observer is not None:
+            self.observer(exchange)
 
     def _decide(self, method: str, attempt: int, response: requests.Response | None) -> Decision:
         status = None if response is None else response.status_code

@@ -1,0 +1,103 @@
+"""Close's event log (`GET /event/`), read for catch-up, backtests and `explain`.
+
+Close keeps 30 days of events, lists them newest first, pages with `_cursor` (repeating
+the same filters but not `date_updated`), caps `_limit` at 50, and only allows some filter
+combinations: `object_type` needs an `action` beside it, so each action is read on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from service.events import parse_close_time
+
+EVENT_LOG_RETENTION = timedelta(days=30)
+EVENT_LOG_PAGE_SIZE = 50
+OPPORTUNITY_ACTIONS = ("created", "updated", "deleted")
+
+
+class JSONReader(Protocol):
+    """What reading the event log needs of a Close client."""
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]: ...
+
+
+def iter_events(
+    client: JSONReader,
+    *,
+    since: datetime,
+    object_type: str = "opportunity",
+    action: str,
+    until: datetime | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Every event of one object type and action updated at or after `since`, newest first."""
+    first = {
+        "object_type": object_type,
+        "action": action,
+        "date_updated__gte": _close_time(since),
+        "_limit": str(EVENT_LOG_PAGE_SIZE),
+    }
+    if until is not None:
+        first["date_updated__lt"] = _close_time(until)
+    params = first
+    while True:
+        page = client.request_json("GET", "event/", params=params)
+        yield from (e for e in page.get("data") or () if isinstance(e, dict))
+        cursor = page.get("cursor_next")
+        if not cursor:
+            return
+        # Close: repeat the filters with the cursor, all but date_updated.
+        params = {k: v for k, v in first.items() if not k.startswith("date_updated")}
+        params["_cursor"] = str(cursor)
+
+
+def read_events(
+    client: JSONReader,
+    *,
+    since: datetime,
+    until: datetime | None = None,
+    object_type: str = "opportunity",
+    actions: Iterable[str] = OPPORTUNITY_ACTIONS,
+) -> list[dict[str, Any]]:
+    """Events of every action, oldest first by creation (the order they happened in)."""
+    found = {
+        event["id"]: event
+        for action in actions
+        for event in iter_events(
+            client, since=since, until=until, object_type=object_type, action=action
+        )
+        if isinstance(event.get("id"), str)
+    }
+    return sorted(found.values(), key=_created_key)
+
+
+def get_event(client: JSONReader, event_id: str) -> dict[str, Any]:
+    """One event by id (CloseNotFoundError when it is older than the retention or unknown)."""
+    return client.request_json("GET", f"event/{event_id}/")
+
+
+def earliest_available(now: datetime) -> datetime:
+    """The oldest moment the event log still covers."""
+    return now - EVENT_LOG_RETENTION
+
+
+def _created_key(event: Mapping[str, Any]) -> tuple[datetime, str]:
+    try:
+        moment = parse_close_time(event.get("date_created"), what="date_created")
+    except ValueError:
+        moment = datetime.min.replace(tzinfo=UTC)
+    return moment, str(event.get("id"))
+
+
+def _close_time(moment: datetime) -> str:
+    """ISO 8601 in UTC, as Close's date filters take it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")

@@ -1,0 +1,56 @@
+"""Reading Close's event log through the fake: cursor paging, actions, oldest first."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from service.adapters.close import CloseClient
+from service.adapters.eventlog import iter_events, read_events
+from service.fakeclose import FakeClose
+from tests.adapters.conftest import API_KEY
+
+
+def test_eventlog_pages_through_every_event_newest_first(fake_close: FakeClose) -> None:
+    """More events than one page (50) are all read, following cursor_next."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    oppo = fake_close.add_opportunity(value=0)
+    for step in range(120):
+        fake_close.now = start + timedelta(seconds=step)
+        fake_close.user_update(oppo["id"], {"value": step + 1})
+    client = CloseClient(API_KEY, base_url=fake_close.url)
+
+    events = list(iter_events(client, since=start, action="updated"))
+
+    assert 120 == len(events)
+    assert [120, 1] == [events[0]["data"]["value"], events[-1]["data"]["value"]]
+    assert 3 == len(fake_close.requests_matching("GET", "event/"))
+
+
+def test_eventlog_reads_each_action_and_orders_by_creation(fake_close: FakeClose) -> None:
+    """created, updated and deleted are read separately and merged oldest first."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    fake_close.now = start
+    created = fake_close.user_create({"value": 1})
+    fake_close.now = start + timedelta(minutes=1)
+    fake_close.user_update(created["object_id"], {"value": 2})
+    fake_close.now = start + timedelta(minutes=2)
+    fake_close.user_delete(created["object_id"])
+    client = CloseClient(API_KEY, base_url=fake_close.url)
+
+    events = read_events(client, since=start - timedelta(minutes=5))
+
+    assert ["created", "updated", "deleted"] == [e["action"] for e in events]
+
+
+def test_eventlog_since_excludes_older_events(fake_close: FakeClose) -> None:
+    """Only events updated at or after `since` come back."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    oppo = fake_close.add_opportunity(value=0)
+    for minute in range(3):
+        fake_close.now = start + timedelta(minutes=minute)
+        fake_close.user_update(oppo["id"], {"value": minute + 1})
+    client = CloseClient(API_KEY, base_url=fake_close.url)
+
+    events = read_events(client, since=start + timedelta(minutes=1), actions=["updated"])
+
+    assert [2, 3] == [e["data"]["value"] for e in events]
