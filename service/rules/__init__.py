@@ -2,6 +2,7 @@
 
 ruleset = load_rules_path("rules/")
 plan = make_plan(ruleset, event, metadata=metadata, own_api_key_ids=frozenset({key_id}))
+explanation = explain_plan(ruleset, event, metadata=metadata)  # the same plan, with traces
 """
 
 from __future__ import annotations
@@ -21,21 +22,26 @@ from service.rules.model import (
     RuleSet,
     Status,
 )
-from service.rules.spec import json_schema
+from service.rules.schema import json_schema
+from service.rules.trace import ConditionTrace, Explanation, RuleTrace, explain_plan
 
 __all__ = [
     "CaseResult",
     "CasesReport",
+    "ConditionTrace",
     "Conflict",
     "CustomField",
     "Dropped",
+    "Explanation",
     "Metadata",
     "Outcome",
     "Plan",
     "Rule",
     "RuleSet",
+    "RuleTrace",
     "Status",
     "discover",
+    "explain_plan",
     "json_schema",
     "load_cases",
     "load_rule_sources",

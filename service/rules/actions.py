@@ -1,7 +1,8 @@
 """A fired rule's actions -> parts of the update, in Close's own keys and values.
 
 `set: {status: Won}` becomes `status_id` in the opportunity's pipeline, custom field names
-become `custom.cf_...` ids, and `today`/`now` become the event's date in the rule's zone.
+become `custom.cf_...` ids, `today`/`now` become the event's date in the rule's zone, and
+templates are rendered from the event.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 from service.events import Event
 from service.rules.dates import resolve_date_expr, utc_iso
 from service.rules.fields import STATUS_FIELD, custom_ref, field_ref
-from service.rules.model import Action, ActionKind, DateExpr, Metadata, NowExpr, Rule
+from service.rules.model import Action, ActionKind, DateExpr, Metadata, NowExpr, Rule, TemplateExpr
+from service.rules.templates import TemplateRenderError, render_template
 
 
 @dataclass(frozen=True)
@@ -59,11 +61,11 @@ def _resolve(action: Action, rule: Rule, event: Event, metadata: Metadata | None
     values = (
         action.value if action.kind != "set" and isinstance(action.value, list) else [action.value]
     )
-    return Resolved(
-        parts=tuple(
-            Part(rule.name, action.kind, ref.key, _written(v, rule, event), current) for v in values
-        )
-    )
+    try:
+        written = [_written(v, rule, event) for v in values]
+    except TemplateRenderError as e:
+        return Resolved(failures=(str(e),))
+    return Resolved(parts=tuple(Part(rule.name, action.kind, ref.key, v, current) for v in written))
 
 
 def _status(action: Action, rule: Rule, event: Event, metadata: Metadata | None) -> Resolved:
@@ -81,6 +83,10 @@ def _status(action: Action, rule: Rule, event: Event, metadata: Metadata | None)
 
 
 def _written(value: Any, rule: Rule, event: Event) -> Any:
+    if isinstance(value, list):
+        return [_written(item, rule, event) for item in value]
+    if isinstance(value, TemplateExpr):
+        return render_template(value, event=event, timezone=rule.timezone)
     if isinstance(value, DateExpr):
         return resolve_date_expr(value, moment=event.date_created, tz=rule.timezone).isoformat()
     if isinstance(value, NowExpr):

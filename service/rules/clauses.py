@@ -12,6 +12,12 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from service.rules import spec
 from service.rules.dates import is_date_expr_attempt
+from service.rules.fieldcheck import (
+    VALUE_OPERATORS,
+    check_choices,
+    check_field,
+    check_writable,
+)
 from service.rules.model import (
     Action,
     ActionKind,
@@ -23,10 +29,12 @@ from service.rules.model import (
     NowExpr,
 )
 from service.rules.operands import MISFIT, date_expr, operand, plain_value
+from service.rules.suggest import unknown
+from service.rules.templates import compile_template, is_template
 from service.rules.yamlnodes import STR_TAG, Report, describe, mapping_items, position
 
-_OPERATOR_LIST = ", ".join(spec.OPERATORS)
-_ACTION_LIST = ", ".join(spec.ACTIONS)
+_OPERATOR_LIST = "one of " + ", ".join(spec.OPERATORS)
+_ACTION_LIST = "one of " + ", ".join(spec.ACTIONS)
 _WRITE_KINDS: dict[str, ActionKind] = {"set": "set", "add": "add", "remove": "remove"}
 
 
@@ -87,31 +95,21 @@ def _field_tests(field: str, key_node: Node, node: Node, report: Report) -> list
         report.add(node, f"a list after '{field}' is ambiguous; {hint}")
         return []
     if not isinstance(node, MappingNode):
-        return [Condition(field, "eq", operand(spec.OPERATORS["eq"], node, report), where)]
+        value = operand(spec.OPERATORS["eq"], node, report)
+        check_choices(field, value, node, report)
+        return [Condition(field, "eq", value, where)]
     if not node.value:
         report.add(node, f"'{field}' needs at least one operator; found an empty mapping")
     tests: list[ConditionNode] = []
     for op, op_node, operand_node in mapping_items(node, report):
         if op not in spec.OPERATORS:
-            report.add(op_node, f"unknown operator '{op}'; expected one of {_OPERATOR_LIST}")
+            report.add(op_node, unknown("operator", op, spec.OPERATORS, _OPERATOR_LIST))
             continue
-        tests.append(Condition(field, op, operand(spec.OPERATORS[op], operand_node, report), where))
+        value = operand(spec.OPERATORS[op], operand_node, report)
+        if op in VALUE_OPERATORS:
+            check_choices(field, value, operand_node, report)
+        tests.append(Condition(field, op, value, where))
     return tests
-
-
-def check_field(field: str, node: Node, report: Report) -> bool:
-    """True for a usable field name; otherwise the mistake is reported."""
-    if not field.strip():
-        report.add(
-            node, f"invalid field name '{field}'; expected a field such as value or custom.NAME"
-        )
-        return False
-    if field == "custom.":
-        report.add(
-            node, "invalid field name 'custom.'; expected a custom field's name or id after custom."
-        )
-        return False
-    return True
 
 
 def parse_actions(node: Node, report: Report) -> tuple[Action, ...]:
@@ -124,7 +122,7 @@ def parse_actions(node: Node, report: Report) -> tuple[Action, ...]:
 
 def _action_item(node: Node, report: Report) -> list[Action]:
     if not isinstance(node, MappingNode) or not node.value:
-        report.add(node, f"an action needs one of {_ACTION_LIST}; found {describe(node)}")
+        report.add(node, f"an action needs {_ACTION_LIST}; found {describe(node)}")
         return []
     actions: list[Action] = []
     for kind, kind_node, value_node in mapping_items(node, report):
@@ -133,7 +131,7 @@ def _action_item(node: Node, report: Report) -> list[Action]:
         elif kind in _WRITE_KINDS:
             actions.extend(_writes(_WRITE_KINDS[kind], value_node, report))
         else:
-            report.add(kind_node, f"unknown action '{kind}'; expected one of {_ACTION_LIST}")
+            report.add(kind_node, unknown("action", kind, spec.ACTIONS, _ACTION_LIST))
     return actions
 
 
@@ -147,7 +145,7 @@ def _unset(node: Node, report: Report) -> list[Action]:
     return [
         Action("unset", str(f.value), None, position(f, report.file))
         for f in fields
-        if check_field(str(f.value), f, report) and _clearable(str(f.value), f, report)
+        if _clearable(str(f.value), f, report) and check_writable(str(f.value), f, report)
     ]
 
 
@@ -177,13 +175,13 @@ def _writes(kind: ActionKind, node: Node, report: Report) -> list[Action]:
 
 
 def _writable(kind: ActionKind, field: str, node: Node, report: Report) -> bool:
-    if not check_field(field, node, report):
-        return False
-    if spec.ACTIONS[kind].custom_only and not field.startswith("custom."):
+    if kind == "set":
+        return check_writable(field, node, report)
+    if spec.ACTIONS[kind].custom_only and field.strip() and not field.startswith("custom."):
         hint = "multi-value custom fields (custom.NAME)"
         report.add(node, f"{kind} only works on {hint}; found '{field}'")
         return False
-    return True
+    return check_field(field, node, report)
 
 
 def _write_value(kind: ActionKind, field: str, node: Node, report: Report) -> Any:
@@ -197,17 +195,29 @@ def _write_value(kind: ActionKind, field: str, node: Node, report: Report) -> An
         )
         report.add(node, f"{kind} needs {needs} for '{field}'; found {found}")
         return MISFIT
-    if kind == "set" and isinstance(value, str):
-        value = _write_text(value, node, report)
+    if kind == "set" and not check_choices(field, value, node, report):
+        return MISFIT
+    if isinstance(value, list):
+        value = [_write_text(kind, item, node, report) for item in value]
+    else:
+        value = _write_text(kind, value, node, report)
     return value if _settable(field, value, node, report) else MISFIT
 
 
-def _write_text(text: str, node: Node, report: Report) -> Any:
-    if text == "now":
+def _write_text(kind: ActionKind, value: Any, node: Node, report: Report) -> Any:
+    """Templates anywhere; `now` and `today...` as whole values of set."""
+    if not isinstance(value, str):
+        return value
+    if is_template(value):
+        compiled, problems = compile_template(value)
+        for problem in problems:
+            report.add(node, problem)
+        return compiled
+    if kind == "set" and value == "now":
         return NowExpr()
-    if is_date_expr_attempt(text):
-        return date_expr(text, node, report)
-    return text
+    if kind == "set" and is_date_expr_attempt(value):
+        return date_expr(value, node, report)
+    return value
 
 
 def _settable(field: str, value: Any, node: Node, report: Report) -> bool:

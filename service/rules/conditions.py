@@ -96,6 +96,24 @@ def check(condition: Condition, scope: Scope) -> Outcome:
     return Outcome(ok, _explain(condition, subject, ok, scope))
 
 
+@dataclass(frozen=True)
+class Inspection:
+    """One field test taken apart, for explanations: what was compared, and the result."""
+
+    ok: bool
+    subject: Subject | None  # None: a custom field the metadata does not know
+    operand: str  # as shown, date expressions with the date they stand for
+    detail: str
+
+
+def inspect(condition: Condition, scope: Scope) -> Inspection:
+    """The field test with the values it compared (same result as `check`)."""
+    outcome = check(condition, scope)
+    ref = field_ref(condition.field, scope.metadata)
+    subject = None if ref is None else _subject(ref, scope.event)
+    return Inspection(outcome.ok, subject, _show_operand(condition, scope), outcome.detail)
+
+
 def _subject(ref: FieldRef, event: Event) -> Subject:
     changed = has_changed(event, ref)
     return Subject(ref.read(event.state), changed, previous_value(event, ref))

@@ -5,10 +5,11 @@ The moment always comes from the event; nothing here reads the clock.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from service.rules.model import DateExpr
 
@@ -62,6 +63,12 @@ def is_known_timezone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+@functools.cache
+def known_timezones() -> tuple[str, ...]:
+    """Every IANA name zoneinfo knows, for suggestions (read once: it lists tzdata)."""
+    return tuple(sorted(available_timezones()))
 
 
 def local_date(moment: datetime, tz: str) -> date:

@@ -82,10 +82,16 @@ def previous_value(event: Event, ref: FieldRef) -> Any:
 
 def condition_fields(node: ConditionNode) -> Iterator[str]:
     """Every field name a condition tree reads, in order."""
+    for leaf in condition_leaves(node):
+        yield leaf.field
+
+
+def condition_leaves(node: ConditionNode) -> Iterator[Condition]:
+    """Every field test of a condition tree, in order."""
     if isinstance(node, Condition):
-        yield node.field
+        yield node
     elif isinstance(node, AllOf | AnyOf):
         for child in node.conditions:
-            yield from condition_fields(child)
+            yield from condition_leaves(child)
     elif isinstance(node, Not):
-        yield from condition_fields(node.condition)
+        yield from condition_leaves(node.condition)

@@ -18,8 +18,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from service.errors import InvalidRulesError, Problem
 from service.rules import spec
 from service.rules.clauses import parse_actions, parse_conditions
-from service.rules.dates import is_known_timezone
+from service.rules.dates import is_known_timezone, known_timezones
 from service.rules.model import AllOf, Position, Rule, RuleSet
+from service.rules.suggest import closest_zone, unknown
 from service.rules.yamlnodes import (
     STR_TAG,
     Report,
@@ -198,7 +199,8 @@ def _timezone(field: tuple[Node, Node] | None, default: str, report: Report) -> 
         return default
     if not is_known_timezone(name):
         hint = "an IANA name such as America/New_York or UTC"
-        report.add(field[1], f"unknown timezone '{name}'; expected {hint}")
+        guess = closest_zone(name, known_timezones())
+        report.add(field[1], unknown("timezone", name, (), hint, guess=guess))
         return default
     return name
 
@@ -223,7 +225,10 @@ def _trigger(node: Node, report: Report) -> str | None:
         )
         return None
     if node.value not in spec.TRIGGERS:
-        report.add(node, f"unknown trigger '{node.value}'; expected one of {expected}")
+        guess = spec.TRIGGER_SYNONYMS.get(str(node.value).rsplit(".", 1)[-1].casefold())
+        report.add(
+            node, unknown("trigger", node.value, spec.TRIGGERS, f"one of {expected}", guess=guess)
+        )
         return None
     return str(node.value)
 

@@ -41,6 +41,14 @@ class NowExpr:
 
 
 @dataclass(frozen=True)
+class TemplateExpr:
+    """A `{{ ... }}` value: text rendered per event in a sandbox (see templates.py)."""
+
+    text: str
+    compiled: Any = field(default=None, compare=False, repr=False, hash=False)
+
+
+@dataclass(frozen=True)
 class Condition:
     """One `field: {operator: operand}` test (a bare `field: value` is `eq`)."""
 
@@ -83,7 +91,7 @@ class Action:
 
     kind: ActionKind
     field: str  # as written
-    value: Any  # literal, DateExpr, NowExpr, or None for unset
+    value: Any  # literal, DateExpr, NowExpr, TemplateExpr, or None for unset
     position: Position
 
 

@@ -1,7 +1,7 @@
 """The rule language as data: keys, operators, actions and triggers, each with a sentence.
 
-The loader checks rule files against these tables, and `json_schema()` renders them for
-editors and `dealkeeper schema`, so the two cannot drift apart.
+The loader checks rule files against these tables, and `schema.json_schema()` renders them
+for editors and `dealkeeper schema`, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -43,10 +43,88 @@ class ActionSpec:
     custom_only: bool = False  # add/remove only make sense on multi-value custom fields
 
 
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field of Close's opportunity, as rules may read (and perhaps write) it."""
+
+    name: str
+    type: str  # text, id, number, date, datetime, choice, list, boolean
+    description: str
+    writable: bool = False
+    choices: tuple[str, ...] | None = None  # the only values Close holds in this field
+
+
+STATUS_TYPES = ("active", "won", "lost")
+VALUE_PERIODS = ("one_time", "monthly", "annual")
+CUSTOM_PREFIX = "custom."
+
+# Close's opportunity as GET /opportunity/{id}/ returns it (close-api-notes.md section 8).
+# Rules name any of these; anything else that is not custom.NAME is a mistake.
+OPPORTUNITY_FIELDS: Mapping[str, FieldSpec] = {
+    f.name: f
+    for f in (
+        FieldSpec("id", "id", "The opportunity's id, oppo_..."),
+        FieldSpec("organization_id", "id", "The organization's id, orga_..."),
+        FieldSpec("lead_id", "id", "The lead the opportunity belongs to.", writable=True),
+        FieldSpec("lead_name", "text", "The lead's name."),
+        FieldSpec("contact_id", "id", "The contact of the lead it is with.", writable=True),
+        FieldSpec("contact_name", "text", "The contact's name."),
+        FieldSpec("user_id", "id", "The owner's user id.", writable=True),
+        FieldSpec("user_name", "text", "The owner's name."),
+        FieldSpec(
+            "status",
+            "text",
+            "The status label; set resolves it to the status of that label in the pipeline.",
+            writable=True,
+        ),
+        FieldSpec("status_id", "id", "The status id, stat_...", writable=True),
+        FieldSpec("status_label", "text", "The status label, e.g. Won."),
+        FieldSpec("status_type", "choice", "The kind of status.", choices=STATUS_TYPES),
+        FieldSpec("status_display_name", "text", "The status as Close's UI shows it."),
+        FieldSpec("pipeline_id", "id", "The pipeline id, pipe_...", writable=True),
+        FieldSpec("pipeline_name", "text", "The pipeline's name."),
+        FieldSpec("value", "number", "The value in cents: 1000000 is $10,000.", writable=True),
+        FieldSpec("value_period", "choice", "How often the value recurs.", True, VALUE_PERIODS),
+        FieldSpec("value_currency", "text", "The organization's currency, e.g. USD."),
+        FieldSpec("value_formatted", "text", 'The value as text, e.g. "$500 annual".'),
+        FieldSpec("confidence", "number", "The chance to win, 0-100.", writable=True),
+        FieldSpec("expected_value", "number", "value x confidence, in cents."),
+        FieldSpec("annualized_value", "number", "The value over a year, in cents."),
+        FieldSpec("annualized_expected_value", "number", "annualized_value x confidence."),
+        FieldSpec("date_won", "date", "The day it was won, YYYY-MM-DD.", writable=True),
+        FieldSpec("date_lost", "datetime", "When it was lost.", writable=True),
+        FieldSpec("date_created", "datetime", "When it was created."),
+        FieldSpec("date_updated", "datetime", "When it last changed."),
+        FieldSpec("created_by", "id", "Who created it (user id)."),
+        FieldSpec("created_by_name", "text", "Who created it."),
+        FieldSpec("updated_by", "id", "Who changed it last (user id)."),
+        FieldSpec("updated_by_name", "text", "Who changed it last."),
+        FieldSpec("note", "text", "The opportunity's note, plain text.", writable=True),
+        FieldSpec("note_html", "text", "The note as rich text."),
+        FieldSpec("attachments", "list", "Files attached to it."),
+        FieldSpec("integration_links", "list", "Links added by integrations."),
+        FieldSpec("is_stalled", "boolean", "True when Close considers the deal stalled."),
+        FieldSpec("stall_status", "text", "Why Close considers the deal stalled."),
+    )
+}
+WRITABLE_FIELDS = tuple(f.name for f in OPPORTUNITY_FIELDS.values() if f.writable)
+
 TRIGGERS: Mapping[str, str] = {
     "opportunity.created": "An opportunity was created.",
     "opportunity.updated": "An opportunity was changed.",
     "opportunity.deleted": "An opportunity was deleted; its update is never sent.",
+}
+# What people write for Close's actions; spelling alone would turn "changed" into "created".
+TRIGGER_SYNONYMS: Mapping[str, str] = {
+    "changed": "opportunity.updated",
+    "modified": "opportunity.updated",
+    "edited": "opportunity.updated",
+    "update": "opportunity.updated",
+    "new": "opportunity.created",
+    "added": "opportunity.created",
+    "create": "opportunity.created",
+    "removed": "opportunity.deleted",
+    "delete": "opportunity.deleted",
 }
 DEFAULT_TRIGGERS = ("opportunity.created", "opportunity.updated")
 DEFAULT_TIMEZONE = "UTC"
@@ -134,153 +212,5 @@ OPERAND_DESCRIPTIONS: Mapping[OperandKind, str] = {
 }
 
 DURATION_PATTERN = r"^[0-9]+[mhdw]$"
-FIELD_PATTERN = r"^(?!custom\.$).+$"
+
 CUSTOM_FIELD_PATTERN = r"^custom\..+$"
-
-
-def json_schema() -> dict[str, Any]:
-    """A draft 2020-12 JSON Schema of a rules file, rendered from the tables above."""
-    return {
-        "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "title": "dealkeeper rules file",
-        "type": "object",
-        "additionalProperties": False,
-        "required": _required(TOP_LEVEL_KEYS),
-        "properties": {
-            "timezone": _described(TOP_LEVEL_KEYS["timezone"], {"type": "string"}),
-            "rules": _described(
-                TOP_LEVEL_KEYS["rules"], {"type": "array", "items": {"$ref": "#/$defs/rule"}}
-            ),
-        },
-        "$defs": _definitions(),
-    }
-
-
-def _definitions() -> dict[str, Any]:
-    scalar = {"type": ["string", "number", "boolean", "null"]}
-    return {
-        "rule": _rule_schema(),
-        "trigger": {"enum": list(TRIGGERS), "description": "An event name."},
-        "triggers": {
-            "oneOf": [
-                {"$ref": "#/$defs/trigger"},
-                {"type": "array", "items": {"$ref": "#/$defs/trigger"}, "minItems": 1},
-            ]
-        },
-        "field": {"type": "string", "pattern": FIELD_PATTERN},
-        "scalar": scalar,
-        "conditions": {
-            "oneOf": [
-                {"$ref": "#/$defs/condition"},
-                {"type": "array", "items": {"$ref": "#/$defs/condition"}},
-            ]
-        },
-        "condition": _condition_schema(),
-        "operators": _operators_schema(),
-        "action": _action_schema(),
-    }
-
-
-def _rule_schema() -> dict[str, Any]:
-    value_schemas: dict[str, Any] = {
-        "name": {"type": "string", "minLength": 1},
-        "description": {"type": "string"},
-        "trigger": {"$ref": "#/$defs/triggers"},
-        "on": {"$ref": "#/$defs/triggers"},
-        "timezone": {"type": "string"},
-        "enabled": {"type": "boolean"},
-        "dry_run": {"type": "boolean"},
-        "if": {"$ref": "#/$defs/conditions"},
-        "then": {"type": "array", "items": {"$ref": "#/$defs/action"}, "minItems": 1},
-    }
-    return {
-        "type": "object",
-        "additionalProperties": False,
-        "required": _required(RULE_KEYS),
-        "not": {"required": ["trigger", "on"]},
-        "properties": {name: _described(RULE_KEYS[name], s) for name, s in value_schemas.items()},
-    }
-
-
-def _condition_schema() -> dict[str, Any]:
-    conditions = {"type": "array", "items": {"$ref": "#/$defs/condition"}, "minItems": 1}
-    return {
-        "type": "object",
-        "minProperties": 1,
-        "propertyNames": {"$ref": "#/$defs/field"},
-        "properties": {
-            "any": {**conditions, "description": CONDITION_KEYWORDS["any"]},
-            "not": {
-                "oneOf": [{"$ref": "#/$defs/condition"}, conditions],
-                "description": CONDITION_KEYWORDS["not"],
-            },
-        },
-        "additionalProperties": {
-            "anyOf": [{"$ref": "#/$defs/scalar"}, {"$ref": "#/$defs/operators"}]
-        },
-    }
-
-
-def _operators_schema() -> dict[str, Any]:
-    return {
-        "type": "object",
-        "minProperties": 1,
-        "additionalProperties": False,
-        "properties": {
-            o.name: {**_operand_schema(o.operand), "description": o.description}
-            for o in OPERATORS.values()
-        },
-    }
-
-
-def _operand_schema(kind: OperandKind) -> dict[str, Any]:
-    scalar = {"$ref": "#/$defs/scalar"}
-    schemas: dict[OperandKind, dict[str, Any]] = {
-        "value": scalar,
-        "values": {"type": "array", "items": scalar},
-        "one_or_more": {"anyOf": [scalar, {"type": "array", "items": scalar}]},
-        "ordered": {"type": ["number", "string"]},
-        "member": {"type": ["string", "number", "boolean"]},
-        "regex": {"type": "string", "format": "regex"},
-        "boolean": {"type": "boolean"},
-        "duration": {"type": "string", "pattern": DURATION_PATTERN},
-    }
-    return schemas[kind]
-
-
-def _action_schema() -> dict[str, Any]:
-    scalar = {"$ref": "#/$defs/scalar"}
-    one_or_more = {"anyOf": [scalar, {"type": "array", "items": scalar}]}
-    custom = {"type": "string", "pattern": CUSTOM_FIELD_PATTERN}
-    fields = {"type": "array", "items": {"$ref": "#/$defs/field"}, "minItems": 1}
-    values: dict[str, Any] = {
-        "set": {"type": "object", "minProperties": 1, "propertyNames": {"$ref": "#/$defs/field"}},
-        "unset": {"anyOf": [{"$ref": "#/$defs/field"}, fields]},
-        "add": {"type": "object", "minProperties": 1, "propertyNames": custom},
-        "remove": {"type": "object", "minProperties": 1, "propertyNames": custom},
-    }
-    member = {"type": ["string", "number", "boolean"]}
-    values["set"]["additionalProperties"] = one_or_more
-    for kind in ("add", "remove"):
-        values[kind]["additionalProperties"] = {
-            "anyOf": [member, {"type": "array", "items": member, "minItems": 1}]
-        }
-    return {
-        "type": "object",
-        "minProperties": 1,
-        "additionalProperties": False,
-        "properties": {
-            name: {**values[name], "description": ACTIONS[name].description} for name in ACTIONS
-        },
-    }
-
-
-def _described(key: KeySpec, schema: dict[str, Any]) -> dict[str, Any]:
-    described = {**schema, "description": key.description}
-    if not key.required and key.default is not None:
-        described["default"] = list(key.default) if isinstance(key.default, tuple) else key.default
-    return described
-
-
-def _required(keys: Mapping[str, KeySpec]) -> list[str]:
-    return [k.name for k in keys.values() if k.required]

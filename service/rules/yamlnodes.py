@@ -17,6 +17,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from service.errors import Problem
 from service.rules.model import Position
+from service.rules.suggest import unknown
 
 STR_TAG = "tag:yaml.org,2002:str"
 INT_TAG = "tag:yaml.org,2002:int"
@@ -113,7 +114,7 @@ def check_keys(
         if key in allowed:
             known.append((key, key_node, value_node))
         else:
-            report.add(key_node, f"unknown key '{key}'; expected one of {', '.join(allowed)}")
+            report.add(key_node, unknown("key", key, allowed, f"one of {', '.join(allowed)}"))
     return known
 
 

@@ -163,7 +163,8 @@ def test_cases_metadata_applies_and_expected_keys_resolve_to_ids() -> None:
             "test: []\n",
             [
                 "rules/x.test.yaml:1:1: a test file needs the key 'tests'; it is missing",
-                "rules/x.test.yaml:1:1: unknown key 'test'; expected one of metadata, tests",
+                "rules/x.test.yaml:1:1: unknown key 'test'; did you mean 'tests'? (expected one of "
+                "metadata, tests)",
             ],
         ),
         (
@@ -178,8 +179,8 @@ def test_cases_metadata_applies_and_expected_keys_resolve_to_ids() -> None:
             "tests:\n  - name: a\n    evnt: {}\n    expect: {fired: []}\n",
             [
                 "rules/x.test.yaml:2:5: a test case needs exactly one of event and event_file",
-                "rules/x.test.yaml:3:5: unknown key 'evnt'; expected one of name, event, "
-                "event_file, expect",
+                "rules/x.test.yaml:3:5: unknown key 'evnt'; did you mean 'event'? (expected one "
+                "of name, event, event_file, expect)",
             ],
         ),
         (
@@ -201,17 +202,15 @@ def test_cases_metadata_applies_and_expected_keys_resolve_to_ids() -> None:
             "chnaged_fields: []}\n"
             "    expect: {fird: []}\n",
             [
-                "rules/x.test.yaml:3:58: unknown key 'chnaged_fields'; expected one of id, "
-                "object_type,"
-                " action, object_id, date_created, date_updated, changed_fields, previous_data, "
-                "data,"
-                " api_key_id, user_id, lead_id, request_id",
+                "rules/x.test.yaml:3:58: unknown key 'chnaged_fields'; did you mean "
+                "'changed_fields'? (expected one of id, object_type, action, object_id, "
+                "date_created, date_updated, changed_fields, previous_data, data, api_key_id, "
+                "user_id, lead_id, request_id)",
                 "rules/x.test.yaml:4:13: expect needs at least one of fired, not_fired, update, "
                 "no_update,"
                 " dry_run_update, tz_offset_hours",
-                "rules/x.test.yaml:4:14: unknown key 'fird'; expected one of fired, not_fired, "
-                "update,"
-                " no_update, dry_run_update, tz_offset_hours",
+                "rules/x.test.yaml:4:14: unknown key 'fird'; did you mean 'fired'? (expected one "
+                "of fired, not_fired, update, no_update, dry_run_update, tz_offset_hours)",
             ],
         ),
         (
@@ -381,10 +380,10 @@ def test_cases_run_expecting_an_update_that_is_missing() -> None:
     assert ["no_update: expected an update, got none"] == result.failures
 
 
-RULE = "rules:\n  - name: {name}\n    then: [{{set: {{a: 1}}}}]\n"
+RULE = "rules:\n  - name: {name}\n    then: [{{set: {{confidence: 1}}}}]\n"
 CASE = (
     "tests:\n  - name: {name}\n"
-    '    event: {{action: updated, date_created: "2026-01-01", data: {{a: {a}}}}}\n'
+    '    event: {{action: updated, date_created: "2026-01-01", data: {{confidence: {a}}}}}\n'
     "    expect: {{no_update: true}}\n"
 )
 
@@ -436,7 +435,10 @@ def test_cases_run_path_runs_every_case(tmp_path: Path) -> None:
 
     assert (
         False,
-        [f'{tmp_path / "b.test.yml"}:2:5: differs: no_update: expected no update, got {{"a": 1}}'],
+        [
+            f"{tmp_path / 'b.test.yml'}:2:5: differs: no_update: expected no update, "
+            'got {"confidence": 1}'
+        ],
     ) == (report.ok, report.failures())
 
 
@@ -450,7 +452,7 @@ def test_cases_run_path_reads_event_files_beside_the_test(tmp_path: Path) -> Non
         "action": "updated",
         "object_id": "o",
         "date_created": "2026-01-01",
-        "data": {"a": 1},
+        "data": {"confidence": 1},
     }
     (tmp_path / "events" / "e.json").write_text(json.dumps({"event": event}), encoding="utf-8")
     (tmp_path / "r.test.yaml").write_text(

@@ -213,16 +213,16 @@ def test_engine_file_timezone_applies_to_its_rules() -> None:
 def test_engine_shifted_dates_and_now() -> None:
     """today+7d, today-1d and now are computed from the event's moment in the rule's zone."""
     rules = one_rule(
-        "[{set: {next_step_date: today+7d, date_lost: today-1d, note_at: now}}]",
+        "[{set: {custom.next_step_date: today+7d, date_lost: today-1d, note: now}}]",
         extra="    timezone: America/New_York\n",
     )
 
     result = plan(rules, make_event(date_created="2026-11-28T03:30:00Z"))
 
     assert {
-        "next_step_date": "2026-12-04",
+        "custom.next_step_date": "2026-12-04",
         "date_lost": "2026-11-26",
-        "note_at": "2026-11-28T03:30:00+00:00",
+        "note": "2026-11-28T03:30:00+00:00",
     } == result.update
 
 
@@ -230,14 +230,14 @@ def test_engine_tz_offset_comes_from_the_last_contributing_rule() -> None:
     """The write carries the zone of the last fired rule whose part is sent."""
     rules = ruleset(
         "rules:\n"
-        "  - name: india\n    timezone: Asia/Kolkata\n    then: [{set: {a: 1}}]\n"
-        "  - name: newfoundland\n    timezone: America/St_Johns\n    then: [{set: {b: 2}}]\n"
-        "  - name: noop\n    timezone: UTC\n    then: [{set: {c: 3}}]\n"
+        "  - name: india\n    timezone: Asia/Kolkata\n    then: [{set: {confidence: 1}}]\n"
+        "  - name: newfoundland\n    timezone: America/St_Johns\n    then: [{set: {value: 2}}]\n"
+        "  - name: noop\n    timezone: UTC\n    then: [{set: {note: c}}]\n"
     )
 
-    result = plan(rules, make_event(data={"c": 3}, date_created="2026-07-01T12:00:00Z"))
+    result = plan(rules, make_event(data={"note": "c"}, date_created="2026-07-01T12:00:00Z"))
 
-    assert ({"a": 1, "b": 2}, -2.5) == (result.update, result.tz_offset_hours)
+    assert ({"confidence": 1, "value": 2}, -2.5) == (result.update, result.tz_offset_hours)
 
 
 # --- merging -----------------------------------------------------------------------------
@@ -352,7 +352,7 @@ def test_engine_add_on_a_single_value_field_is_not_applied() -> None:
     [
         ("[{set: {confidence: 100}}]", {"confidence": 100.0}),
         ("[{set: {date_won: today}}]", {"date_won": "2026-05-04"}),
-        ("[{set: {closed_at: now}}]", {"closed_at": "2026-05-04T12:00:00Z"}),
+        ("[{set: {date_lost: now}}]", {"date_lost": "2026-05-04T12:00:00Z"}),
         ("[{set: {note: null}}]", {}),
         ("[{unset: [date_lost]}]", {"date_lost": None}),
         ("[{unset: [date_lost]}]", {}),
@@ -437,7 +437,7 @@ def test_engine_unknown_status_label_is_unresolved() -> None:
 
 def test_engine_unknown_custom_field_in_a_condition_is_unresolved() -> None:
     """A condition on a field metadata does not know: no fire, the name is unresolved."""
-    rules = one_rule("[{set: {a: 1}}]", condition="[{custom.Region: {empty: true}}]")
+    rules = one_rule("[{set: {confidence: 1}}]", condition="[{custom.Region: {empty: true}}]")
 
     result = plan(rules, make_event(), METADATA)
 
@@ -502,20 +502,21 @@ def test_engine_ignores_other_object_types() -> None:
     event = make_event(object_type="lead")
 
     assert (
-        "not an opportunity event: lead.updated" == plan(one_rule("[{set: {a: 1}}]"), event).ignored
+        "not an opportunity event: lead.updated"
+        == plan(one_rule("[{set: {confidence: 1}}]"), event).ignored
     )
 
 
 def test_engine_disabled_rule_does_not_fire() -> None:
     """enabled: false turns a rule off, and says so."""
-    result = plan(one_rule("[{set: {a: 1}}]", extra="    enabled: false\n"), make_event())
+    result = plan(one_rule("[{set: {confidence: 1}}]", extra="    enabled: false\n"), make_event())
 
     assert ((), {"r": "disabled"}) == (result.fired, result.reasons_not_fired)
 
 
 def test_engine_rule_runs_only_for_its_triggers() -> None:
     """A rule for created events does not run on updates."""
-    rules = one_rule("[{set: {a: 1}}]", extra="    trigger: opportunity.created\n")
+    rules = one_rule("[{set: {confidence: 1}}]", extra="    trigger: opportunity.created\n")
 
     assert {"r": "trigger opportunity.updated not in [opportunity.created]"} == plan(
         rules, make_event()
@@ -526,17 +527,17 @@ def test_engine_dry_run_rule_fires_without_writing() -> None:
     """A dry_run rule is listed as fired, and its parts go to the dry-run update only."""
     rules = ruleset(
         "rules:\n"
-        "  - name: live\n    then: [{set: {a: 1}}]\n"
-        "  - name: trial\n    dry_run: true\n    then: [{set: {b: 2, c: 3}}]\n"
+        "  - name: live\n    then: [{set: {confidence: 1}}]\n"
+        "  - name: trial\n    dry_run: true\n    then: [{set: {value: 2, note: c}}]\n"
     )
 
-    result = plan(rules, make_event(data={"c": 3}))
+    result = plan(rules, make_event(data={"note": "c"}))
 
     assert (
         ("live", "trial"),
-        {"a": 1},
-        {"b": 2},
-        (Dropped("c", "trial", "already holds"), Dropped("b", "trial", "dry run")),
+        {"confidence": 1},
+        {"value": 2},
+        (Dropped("note", "trial", "already holds"), Dropped("value", "trial", "dry run")),
         0.0,
     ) == (
         result.fired,
@@ -549,9 +550,13 @@ def test_engine_dry_run_rule_fires_without_writing() -> None:
 
 def test_engine_dry_run_alone_makes_no_call() -> None:
     """When only dry_run rules fire there is no update and no x-tz-offset."""
-    result = plan(one_rule("[{set: {b: 2}}]", extra="    dry_run: true\n"), make_event())
+    result = plan(one_rule("[{set: {value: 2}}]", extra="    dry_run: true\n"), make_event())
 
-    assert ({}, {"b": 2}, None) == (result.update, result.dry_run_update, result.tz_offset_hours)
+    assert ({}, {"value": 2}, None) == (
+        result.update,
+        result.dry_run_update,
+        result.tz_offset_hours,
+    )
 
 
 def test_engine_created_event_counts_as_changed_from_null() -> None:
@@ -565,11 +570,11 @@ def test_engine_created_event_counts_as_changed_from_null() -> None:
 
 def test_engine_deleted_event_drops_every_part() -> None:
     """A rule may fire on a deletion, but nothing is written to a deleted opportunity."""
-    rules = one_rule("[{set: {a: 1}}]", extra="    trigger: opportunity.deleted\n")
+    rules = one_rule("[{set: {confidence: 1}}]", extra="    trigger: opportunity.deleted\n")
 
-    result = plan(rules, make_event("deleted", previous_data={"a": 0}))
+    result = plan(rules, make_event("deleted", previous_data={"confidence": 0}))
 
-    assert (("r",), {}, (Dropped("a", "r", "opportunity deleted"),)) == (
+    assert (("r",), {}, (Dropped("confidence", "r", "opportunity deleted"),)) == (
         result.fired,
         result.update,
         result.dropped,
@@ -578,7 +583,9 @@ def test_engine_deleted_event_drops_every_part() -> None:
 
 def test_engine_reasons_name_the_first_failing_condition() -> None:
     """reasons_not_fired points at the condition that failed, with its position."""
-    rules = one_rule("[{set: {a: 1}}]", condition="[{status_type: won}, {confidence: {lt: 100}}]")
+    rules = one_rule(
+        "[{set: {confidence: 1}}]", condition="[{status_type: won}, {confidence: {lt: 100}}]"
+    )
 
     result = plan(rules, make_event(data={"status_type": "won", "confidence": 100}))
 

@@ -164,7 +164,8 @@ def test_loader_yaml_12_keeps_no_yes_on_off_as_text() -> None:
 def test_loader_yaml_12_reads_numbers_and_nulls_but_not_timestamps() -> None:
     """Ints, floats and null are read as YAML 1.2 does; a bare date stays text."""
     text = rule_text(
-        "    then: [{set: {a: 012, b: 0x1F, c: 1.5e3, d: ~, e: 2026-11-27, f: '5'}}]\n"
+        "    then: [{set: {custom.a: 012, custom.b: 0x1F, custom.c: 1.5e3, custom.d: ~, "
+        "custom.e: 2026-11-27, custom.f: '5'}}]\n"
     )
     actions = load_rules(text, FILE).rules[0].actions
 
@@ -181,7 +182,7 @@ def test_loader_on_is_an_alias_of_trigger() -> None:
 def test_loader_rule_timezone_overrides_the_files() -> None:
     """A rule's own timezone wins over the file's."""
     text = "timezone: America/New_York\n" + rule_text(
-        "    timezone: Asia/Kolkata\n    then: [{set: {a: 1}}]\n"
+        "    timezone: Asia/Kolkata\n    then: [{set: {confidence: 1}}]\n"
     )
 
     assert "Asia/Kolkata" == load_rules(text, FILE).rules[0].timezone
@@ -193,8 +194,8 @@ def test_loader_builds_any_and_not_trees() -> None:
         "    if:\n"
         "      - any: [{status: Won}, {value: {gt: 5}, confidence: 10}]\n"
         "      - not: {status_type: lost}\n"
-        "      - not: [{a: 1}, {b: 2}]\n"
-        "    then: [{set: {a: 1}}]\n"
+        "      - not: [{custom.a: 1}, {custom.b: 2}]\n"
+        "    then: [{set: {confidence: 1}}]\n"
     )
     expected = AllOf(
         (
@@ -214,7 +215,10 @@ def test_loader_builds_any_and_not_trees() -> None:
             Not(Condition("status_type", "eq", "lost", at(5, 15)), at(5, 14)),
             Not(
                 AllOf(
-                    (Condition("a", "eq", 1, at(6, 16)), Condition("b", "eq", 2, at(6, 24))),
+                    (
+                        Condition("custom.a", "eq", 1, at(6, 16)),
+                        Condition("custom.b", "eq", 2, at(6, 31)),
+                    ),
                     at(6, 14),
                 ),
                 at(6, 14),
@@ -228,7 +232,7 @@ def test_loader_builds_any_and_not_trees() -> None:
 
 def test_loader_if_may_be_a_single_mapping() -> None:
     """`if: {field: value}` is a list of one condition."""
-    text = rule_text("    if: {status_type: won}\n    then: [{set: {a: 1}}]\n")
+    text = rule_text("    if: {status_type: won}\n    then: [{set: {confidence: 1}}]\n")
 
     assert (
         AllOf((Condition("status_type", "eq", "won", at(3, 10)),), at(3, 9))
@@ -242,7 +246,7 @@ def test_loader_converts_operands_by_kind() -> None:
         "    if:\n"
         "      - date_won: {older_than: 2w, lt: today-30d, gte: 2026-01-01, eq: today}\n"
         "      - status: {changed_from: [Active, Lost], matches: '^W'}\n"
-        "    then: [{set: {a: 1}}]\n"
+        "    then: [{set: {confidence: 1}}]\n"
     )
     condition = load_rules(text, FILE).rules[0].condition
 
@@ -283,7 +287,7 @@ def test_loader_reads_actions_in_order() -> None:
 
 def test_loader_flags_enabled_and_dry_run() -> None:
     """enabled: false and dry_run: true are kept on the rule."""
-    text = rule_text("    enabled: false\n    dry_run: true\n    then: [{set: {a: 1}}]\n")
+    text = rule_text("    enabled: false\n    dry_run: true\n    then: [{set: {confidence: 1}}]\n")
     rule = load_rules(text, FILE).rules[0]
 
     assert (False, True) == (rule.enabled, rule.dry_run)
@@ -318,7 +322,8 @@ def test_loader_flags_enabled_and_dry_run() -> None:
         ("rules: {}\n", "rules/x.yaml:1:8: rules must be a list of rules; found an empty mapping"),
         (
             "rules: []\nrule: []\n",
-            "rules/x.yaml:2:1: unknown key 'rule'; expected one of timezone, rules",
+            "rules/x.yaml:2:1: unknown key 'rule'; did you mean 'rules'? (expected one of "
+            "timezone, rules)",
         ),
         (
             "rules: [5]\n",
@@ -343,8 +348,8 @@ RULE_MISTAKES = [
         "    thne: []\n",
         [
             "rules/x.yaml:2:5: a rule needs the key 'then'; it is missing",
-            "rules/x.yaml:3:5: unknown key 'thne'; expected one of name, description, trigger, "
-            "on, timezone, enabled, dry_run, if, then",
+            "rules/x.yaml:3:5: unknown key 'thne'; did you mean 'then'? (expected one of name, "
+            "description, trigger, on, timezone, enabled, dry_run, if, then)",
         ],
     ),
     (
@@ -352,50 +357,51 @@ RULE_MISTAKES = [
         ["rules/x.yaml:3:11: then needs a non-empty list of actions; found an empty list"],
     ),
     (
-        "    then: {set: {a: 1}}\n",
+        "    then: {set: {confidence: 1}}\n",
         ["rules/x.yaml:3:11: then needs a non-empty list of actions; found a mapping"],
     ),
     (
-        "    trigger: opportunity.changed\n    then: [{set: {a: 1}}]\n",
+        "    trigger: opportunity.changed\n    then: [{set: {confidence: 1}}]\n",
         [
-            "rules/x.yaml:3:14: unknown trigger 'opportunity.changed'; expected one of "
-            "opportunity.created, opportunity.updated, opportunity.deleted",
+            "rules/x.yaml:3:14: unknown trigger 'opportunity.changed'; did you mean "
+            "'opportunity.updated'? (expected one of opportunity.created, opportunity.updated, "
+            "opportunity.deleted)",
         ],
     ),
     (
-        "    trigger: [opportunity.created, 5]\n    then: [{set: {a: 1}}]\n",
+        "    trigger: [opportunity.created, 5]\n    then: [{set: {confidence: 1}}]\n",
         [
             "rules/x.yaml:3:36: a trigger must be an event name, one of opportunity.created, "
             "opportunity.updated, opportunity.deleted; found 5",
         ],
     ),
     (
-        "    trigger: opportunity.created\n    on: opportunity.updated\n    then: [{set: {a: "
-        "1}}]\n",
+        "    trigger: opportunity.created\n    on: opportunity.updated\n    then: [{set: {note: "
+        "a}}]\n",
         [
             "rules/x.yaml:4:5: use either trigger or on, not both",
         ],
     ),
     (
-        "    timezone: America/NewYork\n    then: [{set: {a: 1}}]\n",
+        "    timezone: America/NewYork\n    then: [{set: {confidence: 1}}]\n",
         [
-            "rules/x.yaml:3:15: unknown timezone 'America/NewYork'; expected an IANA name such as "
-            "America/New_York or UTC",
+            "rules/x.yaml:3:15: unknown timezone 'America/NewYork'; did you mean "
+            "'America/New_York'? (expected an IANA name such as America/New_York or UTC)",
         ],
     ),
     (
-        "    enabled: no\n    dry_run: 1\n    then: [{set: {a: 1}}]\n",
+        "    enabled: no\n    dry_run: 1\n    then: [{set: {confidence: 1}}]\n",
         [
             "rules/x.yaml:3:14: enabled needs true or false; found 'no'",
             "rules/x.yaml:4:14: dry_run needs true or false; found 1",
         ],
     ),
     (
-        "    description: 5\n    then: [{set: {a: 1}}]\n",
+        "    description: 5\n    then: [{set: {confidence: 1}}]\n",
         ["rules/x.yaml:3:18: description must be text; found 5"],
     ),
     (
-        "    if: 5\n    then: [{set: {a: 1}}]\n",
+        "    if: 5\n    then: [{set: {confidence: 1}}]\n",
         ["rules/x.yaml:3:9: if needs a list of conditions; found 5"],
     ),
 ]
@@ -410,23 +416,23 @@ def test_loader_reports_rule_level_mistakes(body: str, expected: list[str]) -> N
 def test_loader_reports_missing_name() -> None:
     """A rule without a name is reported at the rule."""
     assert ["rules/x.yaml:1:9: a rule needs the key 'name'; it is missing"] == problems_of(
-        "rules: [{then: [{set: {a: 1}}]}]\n"
+        "rules: [{then: [{set: {confidence: 1}}]}]\n"
     )
 
 
 def test_loader_reports_empty_name() -> None:
     """A name must be non-empty text."""
     assert ["rules/x.yaml:2:11: name must be non-empty text; found ''"] == problems_of(
-        "rules:\n  - name: ''\n    then: [{set: {a: 1}}]\n"
+        "rules:\n  - name: ''\n    then: [{set: {confidence: 1}}]\n"
     )
 
 
 CONDITION_MISTAKES = [
     (
         "custom.Segment: {contains_any: [Enterprise]}",
-        "1:18: unknown operator 'contains_any'; expected one of eq, ne, in, not_in, gt, gte, lt, "
-        "lte, contains, not_contains, matches, empty, changed, changed_from, changed_to, "
-        "older_than, newer_than",
+        "1:18: unknown operator 'contains_any'; did you mean 'contains'? (expected one of eq, ne, "
+        "in, not_in, gt, gte, lt, lte, contains, not_contains, matches, empty, changed, "
+        "changed_from, changed_to, older_than, newer_than)",
     ),
     ("status: {in: Won}", "1:14: in needs a list of values; found 'Won'"),
     ("status: {not_in: 5}", "1:18: not_in needs a list of values; found 5"),
@@ -467,7 +473,7 @@ CONDITION_MISTAKES = [
         "1:24: newer_than needs a duration such as 90d, 12h, 30m or 2w; found 90",
     ),
     (
-        "tags: {contains: null}",
+        "note: {contains: null}",
         "1:18: contains needs a value (text, number or true/false); found null",
     ),
     (
@@ -494,13 +500,36 @@ CONDITION_MISTAKES = [
     ("any: [5]", "1:7: a condition must be a mapping such as {status_type: won}; found 5"),
     ("not: won", "1:6: not needs a condition (a mapping) or a list of them; found 'won'"),
     ("[a]: 5", "1:1: keys must be text; found a list"),
+    (
+        "stauts_type: won",
+        "1:1: unknown field 'stauts_type'; did you mean 'status_type'? (expected a Close "
+        "opportunity field such as value, status_type or date_won, or custom.NAME)",
+    ),
+    (
+        "next_step: {empty: true}",
+        "1:1: unknown field 'next_step'; expected a Close opportunity field such as value, "
+        "status_type or date_won, or custom.NAME",
+    ),
+    (
+        "status_type: Won",
+        "1:14: status_type is one of active, won, lost; found 'Won'; did you mean 'won'?",
+    ),
+    (
+        "status_type: {changed_to: [won, closed]}",
+        "1:27: status_type is one of active, won, lost; found 'closed'",
+    ),
+    (
+        "value_period: {ne: yearly}",
+        "1:20: value_period is one of one_time, monthly, annual; found 'yearly'",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("condition", "expected"), CONDITION_MISTAKES)
 def test_loader_reports_condition_mistakes(condition: str, expected: str) -> None:
     """Unknown operators and operands of the wrong kind say what is needed and what was found."""
-    text = f"rules:\n  - name: r\n    then: [{{set: {{a: 1}}}}]\n    if:\n      - {condition}\n"
+    then = "    then: [{set: {confidence: 1}}]\n"
+    text = f"rules:\n  - name: r\n{then}    if:\n      - {condition}\n"
     line, column, message = expected.split(":", 2)
 
     assert [f"rules/x.yaml:{int(line) + 4}:{int(column) + 8}:{message}"] == problems_of(text)
@@ -509,7 +538,10 @@ def test_loader_reports_condition_mistakes(condition: str, expected: str) -> Non
 ACTION_MISTAKES = [
     ("{}", "1:1: an action needs one of set, unset, add, remove; found an empty mapping"),
     ("5", "1:1: an action needs one of set, unset, add, remove; found 5"),
-    ("sett: {a: 1}", "1:1: unknown action 'sett'; expected one of set, unset, add, remove"),
+    (
+        "sett: {note: 1}",
+        "1:1: unknown action 'sett'; did you mean 'set'? (expected one of set, unset, add, remove)",
+    ),
     (
         "set: {}",
         "1:6: set needs a mapping of fields to values such as {confidence: 100}; found an empty "
@@ -519,7 +551,31 @@ ACTION_MISTAKES = [
         "set: [a]",
         "1:6: set needs a mapping of fields to values such as {confidence: 100}; found a list",
     ),
-    ("set: {a: {b: 1}}", "1:10: set needs a value or a list of values for 'a'; found a mapping"),
+    (
+        "set: {note: {b: 1}}",
+        "1:13: set needs a value or a list of values for 'note'; found a mapping",
+    ),
+    (
+        "set: {confdence: 100}",
+        "1:7: unknown field 'confdence'; did you mean 'confidence'? (expected a Close opportunity "
+        "field such as value, status_type or date_won, or custom.NAME)",
+    ),
+    (
+        "set: {status_type: won}",
+        "1:7: status_type is read-only: Close computes it; set status (a label) or status_id "
+        "instead",
+    ),
+    (
+        "unset: [date_created]",
+        "1:9: date_created is read-only: Close computes it; write one of lead_id, contact_id, "
+        "user_id, status, status_id, pipeline_id, value, value_period, confidence, date_won, "
+        "date_lost, note instead",
+    ),
+    (
+        "set: {value_period: Monthly}",
+        "1:21: value_period is one of one_time, monthly, annual; found 'Monthly'; did you mean "
+        "'monthly'?",
+    ),
     (
         "set: {date_won: today+1x}",
         "1:17: invalid date expression 'today+1x'; expected today, today+Nd, today-Nd, today+Nw "
@@ -574,7 +630,8 @@ def test_loader_reports_action_mistakes(action: str, expected: str) -> None:
 def test_loader_reports_duplicate_rule_names_in_one_file() -> None:
     """The second rule of a name is reported, naming where the first is."""
     text = (
-        "rules:\n  - name: a\n    then: [{set: {x: 1}}]\n  - name: a\n    then: [{set: {x: 2}}]\n"
+        "rules:\n  - name: a\n    then: [{set: {confidence: 1}}]\n"
+        "  - name: a\n    then: [{set: {confidence: 2}}]\n"
     )
 
     assert [
@@ -584,7 +641,7 @@ def test_loader_reports_duplicate_rule_names_in_one_file() -> None:
 
 def test_loader_reports_duplicate_rule_names_across_files() -> None:
     """Names are unique across every file of a rule set."""
-    rule = "rules:\n  - name: a\n    then: [{set: {x: 1}}]\n"
+    rule = "rules:\n  - name: a\n    then: [{set: {confidence: 1}}]\n"
     with pytest.raises(InvalidRulesError) as caught:
         load_rule_sources([("rules/a.yaml", rule), ("rules/b.yaml", "\n" + rule)])
 
@@ -601,15 +658,16 @@ def test_loader_collects_every_problem_of_every_file_sorted() -> None:
 
     assert [
         "rules/a.yaml:1:8: rules must be a list of rules; found 5",
-        "rules/b.yaml:3:13: unknown action 'sett'; expected one of set, unset, add, remove",
-        "rules/b.yaml:4:5: unknown key 'thne'; expected one of name, description, trigger, on, "
-        "timezone, enabled, dry_run, if, then",
+        "rules/b.yaml:3:13: unknown action 'sett'; did you mean 'set'? (expected one of set, "
+        "unset, add, remove)",
+        "rules/b.yaml:4:5: unknown key 'thne'; did you mean 'then'? (expected one of name, "
+        "description, trigger, on, timezone, enabled, dry_run, if, then)",
     ] == [str(p) for p in caught.value.problems]
 
 
 def test_loader_rejects_the_whole_set_when_one_file_is_wrong() -> None:
     """A good file does not load on its own when another one has a mistake."""
-    good = "rules:\n  - name: a\n    then: [{set: {x: 1}}]\n"
+    good = "rules:\n  - name: a\n    then: [{set: {confidence: 1}}]\n"
     with pytest.raises(InvalidRulesError):
         load_rule_sources([("rules/a.yaml", good), ("rules/b.yaml", "rules: [\n")])
 
@@ -651,7 +709,7 @@ def write(folder: Path, name: str, text: str) -> None:
 def test_loader_path_reads_a_folders_rule_files_in_name_order(tmp_path: Path) -> None:
     """Top-level *.yaml and *.yml files load in name order; tests and subfolders are skipped."""
     for name in ("b.yml", "a.yaml", "c.txt", "a.test.yaml", "b.test.yml"):
-        write(tmp_path, name, f"rules:\n  - name: {name}\n    then: [{{set: {{x: 1}}}}]\n")
+        write(tmp_path, name, f"rules:\n  - name: {name}\n    then: [{{set: {{confidence: 1}}}}]\n")
     (tmp_path / "sub").mkdir()
     write(tmp_path / "sub", "d.yaml", "rules: [\n")
 
@@ -712,6 +770,6 @@ def test_loader_leaves_pyyamls_safe_loader_alone() -> None:
     """Loading rules does not change how yaml.safe_load reads yes/no elsewhere."""
     import yaml
 
-    load_rules(rule_text("    then: [{set: {a: yes}}]\n"), FILE)
+    load_rules(rule_text("    then: [{set: {note: yes}}]\n"), FILE)
 
     assert {"a": True} == yaml.safe_load("a: yes")

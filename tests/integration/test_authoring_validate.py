@@ -1,0 +1,134 @@
+"""`dealkeeper validate`: suggestions, warnings, --strict, and --online against the fake Close."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from service.cli import cli
+from service.fakeclose import FakeClose
+
+CONFLICTING = (
+    "rules:\n"
+    "  - name: big\n    if: [{value: {gte: 100}}]\n    then: [{set: {confidence: 90}}]\n"
+    "  - name: small\n    if: [{value: {gte: 10}}]\n    then: [{set: {confidence: 10}}]\n"
+)
+
+
+def close_env(fake: FakeClose) -> dict[str, str]:
+    return {"CLOSE_API_KEY": FakeClose.DEFAULT_API_KEY, "CLOSE_API_URL": fake.url}
+
+
+def rules_file(tmp_path: Path, text: str) -> str:
+    path = tmp_path / "rules.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def organization(fake_close: FakeClose) -> FakeClose:
+    """A fake Close with the custom fields the rules below use."""
+    fake_close.add_custom_field(
+        "Segment", type="choices", accepts_multiple_values=True, choices=["SMB", "Enterprise"]
+    )
+    fake_close.add_custom_field("Source", type="text")
+    return fake_close
+
+
+def test_validate_suggests_the_intended_name(tmp_path: Path) -> None:
+    """An unknown field, operator or key comes with a 'did you mean'."""
+    path = rules_file(
+        tmp_path,
+        "rules:\n  - name: r\n    if: [{confidance: {lte: 5}}]\n    then: [{set: {a: 1}}]\n",
+    )
+
+    result = CliRunner().invoke(cli, ["validate", path])
+
+    assert (
+        1,
+        [
+            f"{path}:3:11: unknown field 'confidance'; did you mean 'confidence'? (expected a "
+            "Close opportunity field such as value, status_type or date_won, or custom.NAME)",
+            f"{path}:4:19: unknown field 'a'; expected a Close opportunity field such as value, "
+            "status_type or date_won, or custom.NAME",
+        ],
+    ) == (result.exit_code, result.output.splitlines())
+
+
+def test_validate_prints_warnings_and_still_exits_0(tmp_path: Path) -> None:
+    """Warnings name both rules and lines; without --strict the rules are still good."""
+    path = rules_file(tmp_path, CONFLICTING)
+
+    result = CliRunner().invoke(cli, ["validate", path])
+
+    assert (
+        0,
+        [
+            f"{path}:7:19: warning: rules 'big' ({path}:4) and 'small' both write confidence, "
+            "with 90 and 10; when both fire, 'small' (the later one) wins",
+            f"ok: 2 rules in 1 files ({path}); 1 warnings",
+        ],
+    ) == (result.exit_code, result.output.splitlines())
+
+
+def test_validate_strict_fails_on_warnings(tmp_path: Path) -> None:
+    """--strict turns warnings into a failing exit status."""
+    result = CliRunner().invoke(cli, ["validate", "--strict", rules_file(tmp_path, CONFLICTING)])
+
+    assert 1 == result.exit_code
+
+
+def test_validate_online_finds_what_the_organization_lacks(
+    tmp_path: Path, organization: FakeClose
+) -> None:
+    """Custom fields, choices and status labels are checked against Close, with suggestions."""
+    path = rules_file(
+        tmp_path,
+        "rules:\n  - name: r\n"
+        "    if: [{custom.Segmnt: SMB}, {status: {changed_to: Wonn}}]\n"
+        "    then: [{add: {custom.Source: web}}, {remove: {custom.Segment: Entreprise}}]\n",
+    )
+
+    result = CliRunner().invoke(cli, ["validate", "--online", path], env=close_env(organization))
+
+    assert (
+        1,
+        [
+            f"{path}:3:11: Close has no opportunity custom field named 'Segmnt'; did you mean "
+            "'Segment'?",
+            f"{path}:3:33: 'Wonn' is not a status label in Close; did you mean 'Won'?",
+            f"{path}:4:19: custom field 'Source' holds one value, so add cannot be used; write "
+            "set: {custom.Source: ...} instead",
+            f"{path}:4:51: 'Entreprise' is not a choice of custom field 'Segment' in Close; did "
+            "you mean 'Enterprise'?",
+        ],
+    ) == (result.exit_code, result.output.splitlines())
+
+
+def test_validate_online_passes_rules_close_knows(tmp_path: Path, organization: FakeClose) -> None:
+    """Rules naming what the organization has are ok, and say they were checked online."""
+    path = rules_file(
+        tmp_path,
+        "rules:\n  - name: r\n    if: [{custom.Segment: SMB}, {status: Won}]\n"
+        "    then: [{set: {custom.Source: web, status: Lost}}]\n",
+    )
+
+    result = CliRunner().invoke(cli, ["validate", "--online", path], env=close_env(organization))
+
+    assert (0, f"ok: 1 rules in 1 files ({path}) and checked against Close\n") == (
+        result.exit_code,
+        result.output,
+    )
+    assert [] == organization.requests_matching("PUT")
+
+
+def test_validate_online_without_a_key_says_what_to_set(tmp_path: Path) -> None:
+    """--online with no CLOSE_API_KEY is a usage error naming the variable."""
+    path = rules_file(tmp_path, CONFLICTING)
+
+    result = CliRunner().invoke(cli, ["validate", "--online", path], env={"CLOSE_API_KEY": ""})
+
+    assert 2 == result.exit_code
+    assert "validate --online needs CLOSE_API_KEY" in result.output

@@ -1,0 +1,88 @@
+"""Hot reload through the web app: /readyz shows the digest of the rules in force.
+
+An edited rules file is in force within the check interval (2 s), without a restart; a
+broken edit is rejected whole and the last good rules (and their digest) stay.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from service import defaults
+from service.rules import load_rules_path
+from service.settings import Settings
+from service.web import create_app
+
+GOOD = "rules:\n  - name: first\n    then: [{set: {confidence: 1}}]\n"
+BETTER = "rules:\n  - name: second\n    then: [{set: {confidence: 2}}]\n"
+BROKEN = "rules:\n  - name: broken\n    thne: [{set: {confidence: 3}}]\n"
+DEADLINE_SEC = defaults.RULES_CHECK_INTERVAL_SEC + 3.0
+
+
+def write(path: Path, text: str, *, tick: int) -> None:
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, ns=(tick * 10**9, tick * 10**9))
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    write(tmp_path / "rules.yaml", GOOD, tick=1)
+    return tmp_path
+
+
+@pytest.fixture
+def app(redis_url: str, folder: Path) -> Flask:
+    return create_app(Settings(redis_url=redis_url, rules_path=str(folder)))
+
+
+def readiness(app: Flask) -> tuple[int, dict[str, Any]]:
+    answer = app.test_client().get("/readyz")
+    return answer.status_code, answer.get_json()
+
+
+def wait_for(condition: Callable[[], bool], *, deadline_sec: float) -> float:
+    """Seconds until `condition` held; fails the test at the deadline."""
+    started = time.monotonic()
+    while not condition():
+        elapsed = time.monotonic() - started
+        assert elapsed < deadline_sec, f"still not true after {deadline_sec} s"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_hot_reload_readyz_shows_the_edited_rules_digest(app: Flask, folder: Path) -> None:
+    """After an edit, /readyz reports the new rules' digest within the check interval."""
+    before = readiness(app)[1]["rules_digest"]
+    write(folder / "rules.yaml", BETTER, tick=2)
+    expected = load_rules_path(folder).digest
+
+    waited = wait_for(
+        lambda: readiness(app)[1]["rules_digest"] == expected, deadline_sec=DEADLINE_SEC
+    )
+
+    assert before != expected
+    assert waited <= defaults.RULES_CHECK_INTERVAL_SEC + 0.5
+
+
+@pytest.mark.allow_error_logs
+def test_hot_reload_broken_edit_keeps_the_last_good_digest(app: Flask, folder: Path) -> None:
+    """A broken edit is rejected; /readyz stays ready with the last good rules' digest."""
+    good = readiness(app)[1]
+    write(folder / "rules.yaml", BROKEN, tick=2)
+    holder = app.extensions["dealkeeper"].rules
+    holder.clock = lambda: time.monotonic() + 60  # the check interval has passed; no waiting
+
+    wait_for(lambda: readiness(app) and bool(holder.problems), deadline_sec=DEADLINE_SEC)
+
+    assert (200, good["rules_digest"], 1) == (
+        readiness(app)[0],
+        readiness(app)[1]["rules_digest"],
+        readiness(app)[1]["rules"],
+    )
