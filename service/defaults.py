@@ -11,6 +11,12 @@ DEDUPE_TTL_SEC = 4 * 24 * 3600
 # Queue
 QUEUE_NAME = "dealkeeper"
 JOB_TIMEOUT_SEC = 60
+# A worker that dies mid-job leaves the job "started"; RQ's maintenance (run by any live
+# worker every MAINTENANCE_INTERVAL_SEC, and between blocking waits of WORKER_TTL_SEC - 15)
+# retries it once its heartbeat (job timeout + HEARTBEAT_MARGIN_SEC) has expired.
+WORKER_TTL_SEC = 60
+MAINTENANCE_INTERVAL_SEC = 30
+HEARTBEAT_MARGIN_SEC = 10
 JOB_RESULT_TTL_SEC = 3600
 JOB_FAILURE_TTL_SEC = 30 * 24 * 3600
 # Transient failures (5xx, timeouts, Redis blips) come back after these waits, then park.
@@ -19,7 +25,7 @@ JOB_RETRY_INTERVALS_SEC = (5, 15, 30, 60, 120, 300, 600, 1200)
 JOB_MAX_RESCHEDULES = 50
 
 # Per-opportunity serialisation
-OPPORTUNITY_LOCK_TTL_SEC = JOB_TIMEOUT_SEC + 30
+OPPORTUNITY_LOCK_TTL_SEC = JOB_TIMEOUT_SEC + 10
 OPPORTUNITY_LOCK_WAIT_SEC = 5.0
 OPPORTUNITY_BUSY_RETRY_SEC = 2
 
@@ -33,11 +39,20 @@ RULES_CHECK_INTERVAL_SEC = 2.0
 REDIS_WEB_SOCKET_TIMEOUT_SEC = 2.0
 REDIS_HEALTH_CHECK_INTERVAL_SEC = 30
 
+# Close's event log, read for what webhooks did not bring
+CATCHUP_INTERVAL_SEC = 300
+CATCHUP_OVERLAP_SEC = 300  # Close: re-read the last 5 minutes on every poll
+CATCHUP_FIRST_LOOKBACK_SEC = 3600
+
+# Loop guard: more writes than this of one field of one opportunity in an hour is a loop.
+LOOP_MAX_WRITES_PER_FIELD_PER_HOUR = 10
+
 # Close client
 CLOSE_CONNECT_TIMEOUT_SEC = 3.05
 CLOSE_READ_TIMEOUT_SEC = 10.0
 CLOSE_MAX_ATTEMPTS = 4
 MAX_INLINE_RETRY_WAIT_SEC = 5.0
+CLOSE_RATE_LIMIT_PER_SEC = 15.0
 METADATA_TTL_SEC = 300.0
 
 # Local runs

@@ -6,6 +6,8 @@
      +-- WebhookRejectedError      missing, bad or stale signature; not a Close event envelope
      +-- QueueUnavailableError     Redis could not take the event; the web layer answers 503
      +-- OpportunityBusyError      another worker holds the opportunity; retried later
+     +-- NotYetDueError            an older event of the opportunity goes first; retried later
+     +-- LoopSuspectedError        a field keeps being rewritten; the event is parked
      +-- CloseUnavailableError     dry-run without an API key: nothing can be read from Close
      +-- CloseAPIError             Close answered with an error (method, path, status, message)
           +-- CloseClientError     4xx other than 429: permanent, the job is parked
@@ -74,6 +76,18 @@ class OpportunityBusyError(DealkeeperError):
 
 class CloseUnavailableError(DealkeeperError):
     """Dry-run mode without CLOSE_API_KEY was asked to read from Close."""
+
+
+class NotYetDueError(DealkeeperError):
+    """An older event of the same opportunity is still queued or running."""
+
+    def __init__(self, message: str, *, queued_only: bool) -> None:
+        self.queued_only = queued_only  # then going to the back of the queue is enough
+        super().__init__(message)
+
+
+class LoopSuspectedError(DealkeeperError):
+    """dealkeeper keeps rewriting one field of one opportunity: a person must look."""
 
 
 class CloseAPIError(DealkeeperError):

@@ -1,6 +1,8 @@
 """The RQ job: one event in, at most one Close call out.
 
-    event -> own change? -> rules (last good set) -> plan -> nothing to do | dry-run | one PUT
+    own change? -> plan (last good rules) -> nothing to do
+                -> its turn (older events of the opportunity first) -> lock the opportunity
+                -> re-read it, keep what still holds (no stale writes) -> loop guard -> one PUT
 
 This is the one module that joins the pure core to the adapters. Collaborators come in a
 JobContext; workers install one at start (tests install their own).
@@ -12,7 +14,8 @@ import logging
 import math
 import random
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import redis
@@ -20,17 +23,33 @@ from rq import Retry, get_current_job
 
 from service import defaults, logs
 from service.adapters.close import CloseAPI, close_api_for
+from service.adapters.history import History
+from service.adapters.loopguard import LoopGuard
 from service.adapters.metadata import MetadataCache
+from service.adapters.ordering import predecessors, remove_pending
 from service.adapters.ownwrites import OwnWrites
 from service.adapters.queue import opportunity_lock
+from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
-from service.errors import CloseNotFoundError, CloseRateLimitedError, OpportunityBusyError
+from service.errors import (
+    CloseNotFoundError,
+    CloseRateLimitedError,
+    LoopSuspectedError,
+    NotYetDueError,
+    OpportunityBusyError,
+)
 from service.events import Event, event_from_dict
-from service.rules import Plan, RuleSet, make_plan
+from service.reconcile import reconcile
+from service.rules import Metadata, Plan, RuleSet, make_plan
 from service.settings import Settings
 
 log = logging.getLogger("dealkeeper.jobs")
+# How long a job waits in-process for an older event of its opportunity that is running.
+ORDER_WAIT_SEC = 2.0
+ORDER_POLL_SEC = 0.02
+
+Outcome = dict[str, Any]
 
 
 @dataclass
@@ -43,8 +62,23 @@ class JobContext:
     own_writes: OwnWrites
     connection: redis.Redis
     stats: Stats
+    loop_guard: LoopGuard
     dry_run: bool = False  # plans are logged, nothing is written to Close
     lock_wait_sec: float = defaults.OPPORTUNITY_LOCK_WAIT_SEC
+    job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC
+    catchup_interval_sec: int = 0  # 0: no automatic catch-up from this process
+    # Called with (event, plan or None, outcome) after every event: history, metrics.
+    on_finish: list[Callable[[Event, Plan | None, Outcome], None]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A plan with what it was made from, so it can be checked again before writing."""
+
+    plan: Plan
+    ruleset: RuleSet
+    metadata: Metadata | None
+    own_api_key_ids: frozenset[str]
 
 
 _installed: JobContext | None = None
@@ -52,10 +86,21 @@ _installed: JobContext | None = None
 
 def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
     """The production collaborators for the given settings."""
-    close = close_api_for(settings)
+    limiter = SharedRateLimiter(
+        connection,
+        rate_per_sec=settings.tuning.close_rate_limit_per_sec,
+        max_inline_wait_sec=defaults.MAX_INLINE_RETRY_WAIT_SEC,
+    )
+    stats = Stats(connection)
+    close = close_api_for(
+        settings,
+        throttle=limiter,
+        observer=stats.observe_close,
+        read_timeout_sec=settings.tuning.close_read_timeout_sec,
+    )
     # Without a key there is nothing to read metadata from: rules then name fields as written.
     readable = close if settings.close_api_key else None
-    return JobContext(
+    context = JobContext(
         rules=RulesHolder(
             settings.rules_path, check_interval_sec=defaults.RULES_CHECK_INTERVAL_SEC
         ),
@@ -63,9 +108,16 @@ def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
         metadata=MetadataCache(readable, ttl_sec=defaults.METADATA_TTL_SEC),
         own_writes=OwnWrites(connection, receipt_ttl_sec=defaults.WRITE_RECEIPT_TTL_SEC),
         connection=connection,
-        stats=Stats(connection),
+        stats=stats,
+        loop_guard=LoopGuard(
+            connection, max_writes_per_hour=settings.tuning.loop_max_writes_per_hour
+        ),
         dry_run=settings.dry_run,
+        job_timeout_sec=settings.tuning.job_timeout_sec,
+        catchup_interval_sec=settings.tuning.catchup_interval_sec,
     )
+    context.on_finish.append(History(connection).on_job_finished)
+    return context
 
 
 def install(context: JobContext | None) -> None:
@@ -80,18 +132,23 @@ def installed() -> JobContext:
     return _installed
 
 
-def process_event(event_data: dict[str, Any]) -> dict[str, Any] | Retry:
+def process_event(event_data: dict[str, Any]) -> Outcome | Retry:
     """RQ entry point: a result to keep, or a Retry when the event must wait its turn."""
     event = event_from_dict(event_data)
     job = get_current_job()
+    job_id = job.id if job else None
     fields = {"event_id": event.id, "object_id": event.object_id, "action": event.action}
-    with logs.bound(**fields, job_id=job.id if job else None):
-        return _process(event)
+    with logs.bound(**fields, job_id=job_id):
+        return _process(event, job_id=job_id)
 
 
-def _process(event: Event) -> dict[str, Any] | Retry:
+def _process(event: Event, *, job_id: str | None) -> Outcome | Retry:
     try:
-        return handle_event(event, context=installed())
+        return handle_event(event, context=installed(), job_id=job_id)
+    except NotYetDueError as error:
+        log.info("event_rescheduled", extra={"reason": str(error)})
+        interval = 0 if error.queued_only else 1
+        return Retry(max=defaults.JOB_MAX_RESCHEDULES, interval=interval)
     except OpportunityBusyError:
         log.info("event_rescheduled", extra={"reason": "opportunity busy"})
         return Retry(max=defaults.JOB_MAX_RESCHEDULES, interval=defaults.OPPORTUNITY_BUSY_RETRY_SEC)
@@ -105,19 +162,27 @@ def _process(event: Event) -> dict[str, Any] | Retry:
         raise
 
 
-def handle_event(event: Event, *, context: JobContext) -> dict[str, Any]:
+def handle_event(event: Event, *, context: JobContext, job_id: str | None = None) -> Outcome:
     """Decide and, when needed, make the one call for this event."""
     started = time.perf_counter()
     if context.own_writes.is_own(event):
-        return _finish(context, "own_change", started, event=event)
-    plan = plan_event(event, context=context)
-    if plan.ignored or not plan.has_update:
-        return _finish(context, "no_update", started, event=event, plan=plan)
-    with opportunity_lock(context.connection, event.object_id, wait_sec=context.lock_wait_sec):
-        return _apply(plan, context=context, started=started, event=event)
+        return _finish(context, "own_change", started, event=event, job_id=job_id)
+    planned = plan_event(event, context=context)
+    if planned.plan.ignored or not planned.plan.has_update:
+        return _finish(context, "no_update", started, event=event, plan=planned.plan, job_id=job_id)
+    if job_id is not None:
+        _wait_for_turn(event, context=context, job_id=job_id)
+    with opportunity_lock(
+        context.connection,
+        event.object_id,
+        # A killed holder's lock lapses when its job could no longer be running.
+        ttl_sec=context.job_timeout_sec + defaults.HEARTBEAT_MARGIN_SEC,
+        wait_sec=min(context.lock_wait_sec, context.job_timeout_sec / 4),
+    ):
+        return _apply(planned, event=event, context=context, started=started, job_id=job_id)
 
 
-def plan_event(event: Event, *, context: JobContext) -> Plan:
+def plan_event(event: Event, *, context: JobContext) -> Planned:
     """The plan, asking Close again for its metadata once when a name is unknown."""
     ruleset: RuleSet = context.rules.current()
     own = context.own_writes.known_key_ids()
@@ -126,9 +191,15 @@ def plan_event(event: Event, *, context: JobContext) -> Plan:
     if plan.unresolved and metadata is not None:
         refreshed = context.metadata.refresh()
         if refreshed is not metadata:
-            plan = make_plan(ruleset, event, metadata=refreshed, own_api_key_ids=own)
+            metadata = refreshed
+            plan = make_plan(ruleset, event, metadata=metadata, own_api_key_ids=own)
         if plan.unresolved:
             log.warning("names_unresolved", extra={"names": list(plan.unresolved)})
+    _log_conflicts(plan)
+    return Planned(plan, ruleset, metadata, own)
+
+
+def _log_conflicts(plan: Plan) -> None:
     for conflict in plan.conflicts:
         log.warning(
             "rule_conflict_resolved",
@@ -140,49 +211,121 @@ def plan_event(event: Event, *, context: JobContext) -> Plan:
                 "dropped": conflict.earlier_value,
             },
         )
-    return plan
 
 
-def _apply(plan: Plan, *, context: JobContext, started: float, event: Event) -> dict[str, Any]:
+def _wait_for_turn(event: Event, *, context: JobContext, job_id: str) -> None:
+    """Let older events of the same opportunity go first (NotYetDueError while they wait)."""
+    deadline = time.monotonic() + ORDER_WAIT_SEC
+    while True:
+        waiting = predecessors(context.connection, event, job_id=job_id)
+        if not waiting:
+            return
+        queued_only = all(status == b"queued" for status in waiting.values())
+        if queued_only or time.monotonic() > deadline:
+            raise NotYetDueError(
+                f"{len(waiting)} older event(s) of {event.object_id} go first",
+                queued_only=queued_only,
+            )
+        time.sleep(ORDER_POLL_SEC)
+
+
+def _apply(
+    planned: Planned, *, event: Event, context: JobContext, started: float, job_id: str | None
+) -> Outcome:
+    plan = planned.plan
     if context.dry_run:
-        return _finish(context, "dry_run", started, event=event, plan=plan)
-    context.own_writes.expect(plan.opportunity_id, plan.update)
+        return _finish(context, "dry_run", started, event=event, plan=plan, job_id=job_id)
     try:
+        # One read per write: the update must still be right for the deal as it is now.
+        current = context.close.get_opportunity(plan.opportunity_id)
+        plan = reconcile(
+            plan,
+            event,
+            current,
+            ruleset=planned.ruleset,
+            metadata=planned.metadata,
+            own_api_key_ids=planned.own_api_key_ids,
+        )
+        if not plan.has_update:
+            return _finish(context, "stale", started, event=event, plan=plan, job_id=job_id)
+        _guard_against_loops(plan, context=context)
+        context.own_writes.expect(plan.opportunity_id, plan.update)
         context.close.update_opportunity(
             plan.opportunity_id, plan.update, tz_offset_hours=plan.tz_offset_hours
         )
     except CloseNotFoundError:
-        return _finish(context, "opportunity_gone", started, event=event, plan=plan)
-    return _finish(context, "applied", started, event=event, plan=plan)
+        return _finish(context, "opportunity_gone", started, event=event, plan=plan, job_id=job_id)
+    context.loop_guard.count(plan.opportunity_id, plan.update)
+    context.stats.observe_lag_since(event.date_created)
+    return _finish(context, "applied", started, event=event, plan=plan, job_id=job_id)
+
+
+def _guard_against_loops(plan: Plan, *, context: JobContext) -> None:
+    worn = context.loop_guard.exhausted(plan.opportunity_id, plan.update)
+    if worn:
+        limit = context.loop_guard.max_writes
+        raise LoopSuspectedError(
+            f"loop suspected: dealkeeper already wrote {', '.join(worn)} of "
+            f"{plan.opportunity_id} {limit} times in the last hour (rules that fired: "
+            f"{', '.join(plan.fired)}); the event is parked and the field left alone. "
+            "Fix the rules, then run `dealkeeper failed retry` on it."
+        )
 
 
 _LOG_EVENTS = {
     "applied": "plan_applied",
     "dry_run": "plan_applied",
     "no_update": "plan_skipped",
+    "stale": "plan_skipped",
     "own_change": "event_ignored",
     "opportunity_gone": "opportunity_gone",
 }
 
 
 def _finish(
-    context: JobContext, outcome: str, started: float, *, event: Event, plan: Plan | None = None
-) -> dict[str, Any]:
-    """Count, write the one canonical log line, and return the job's result."""
-    result: dict[str, Any] = {"outcome": outcome, "event_type": event.name}
-    if plan is not None:
-        result.update(fired=list(plan.fired), update=dict(plan.update))
-        if plan.dry_run_update:
-            result["dry_run_update"] = dict(plan.dry_run_update)
-        if plan.ignored:
-            result["ignored"] = plan.ignored
-        for rule in plan.fired:
-            context.stats.incr("rules_fired_total", rule=rule)
-    context.stats.incr("events_total", outcome=outcome)
+    context: JobContext,
+    outcome: str,
+    started: float,
+    *,
+    event: Event,
+    plan: Plan | None = None,
+    job_id: str | None = None,
+) -> Outcome:
+    """Count, strike the event off its opportunity's pending list, log the one canonical
+    line, and return the job's result."""
+    if job_id is not None:
+        remove_pending(context.connection, event, job_id=job_id)
+    result = _result(outcome, event, plan)
+    _count(context, outcome, plan)
     result["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
     extra = {**result, "dry_run": outcome == "dry_run"}
     if plan is not None and plan.reasons_not_fired:
         extra["not_fired"] = dict(plan.reasons_not_fired)
     level = logging.WARNING if outcome == "opportunity_gone" else logging.INFO
     log.log(level, _LOG_EVENTS[outcome], extra=extra)
+    for hook in context.on_finish:
+        hook(event, plan, result)
     return result
+
+
+def _result(outcome: str, event: Event, plan: Plan | None) -> Outcome:
+    result: Outcome = {"outcome": outcome, "event_type": event.name}
+    if plan is None:
+        return result
+    result.update(fired=list(plan.fired), update=dict(plan.update))
+    if plan.dry_run_update:
+        result["dry_run_update"] = dict(plan.dry_run_update)
+    if plan.ignored:
+        result["ignored"] = plan.ignored
+    stale = [d.field for d in plan.dropped if d.rule == ""]
+    if stale:
+        result["dropped_as_stale"] = stale
+    return result
+
+
+def _count(context: JobContext, outcome: str, plan: Plan | None) -> None:
+    with context.connection.pipeline(transaction=False) as pipe:
+        context.stats.incr("events_total", target=pipe, outcome=outcome)
+        for rule in plan.fired if plan is not None else ():
+            context.stats.incr("rules_fired_total", target=pipe, rule=rule)
+        pipe.execute()

@@ -92,8 +92,25 @@ class ContextFilter(logging.Filter):
     """Attaches the bound context to each record (structlog's merge_contextvars)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.context = dict(_context.get())
+        if not hasattr(record, "context"):
+            record.context = dict(_context.get())
         return True
+
+
+def install_context_factory() -> None:
+    """Attach the bound context to every record when it is made (as `record.context`), so
+    every handler, pytest's caplog included, sees the bound fields."""
+    current = logging.getLogRecordFactory()
+    if getattr(current, "dealkeeper", False):
+        return
+
+    def make(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = current(*args, **kwargs)
+        record.context = dict(_context.get())
+        return record
+
+    make.dealkeeper = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(make)
 
 
 class JSONFormatter(logging.Formatter):
@@ -140,6 +157,7 @@ def configure(
     json_lines: bool | None = None,
 ) -> None:
     """Route every log line (ours, gunicorn's, RQ's) through one redacting handler."""
+    install_context_factory()
     out = stream or sys.stderr
     use_json = (not out.isatty()) if json_lines is None else json_lines
     redact = Redactor(secrets)

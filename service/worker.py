@@ -12,21 +12,23 @@ the forking Worker's horse would be killed mid-request. RQ still enforces the jo
 from __future__ import annotations
 
 import logging
+import time
 from types import TracebackType
 
 from rq import SimpleWorker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from service import jobs, logs
+from service import catchup, defaults, jobs, logs
+from service.adapters.history import History, history_entry
 from service.adapters.queue import connect, make_queue, redis_url
 from service.adapters.stats import Stats
-from service.errors import CloseClientError
-from service.events import EnvelopeError
+from service.errors import CloseClientError, LoopSuspectedError
+from service.events import EnvelopeError, event_from_dict
 from service.settings import Settings
 
 log = logging.getLogger("dealkeeper.worker")
-PERMANENT_ERRORS = (CloseClientError, EnvelopeError)
+PERMANENT_ERRORS = (CloseClientError, EnvelopeError, LoopSuspectedError)
 
 
 def park_permanent_failures(
@@ -39,20 +41,48 @@ def park_permanent_failures(
     if isinstance(exc_value, PERMANENT_ERRORS):
         job.retries_left = 0
         Stats(job.connection).incr("jobs_parked_total")
+        _remember_parked(job, reason=str(exc_value), status=getattr(exc_value, "status", None))
         log.error("job_parked", extra={"job_id": job.id, "reason": str(exc_value)})
     return True  # let RQ's own handling record the failure as usual
 
 
-def make_worker(settings: Settings, *, name: str | None = None) -> SimpleWorker:
+def _remember_parked(job: Job, *, reason: str, status: int | None) -> None:
+    """The opportunity's history shows the parked event too, with Close's answer."""
+    try:
+        event = event_from_dict(job.args[0])
+    except (EnvelopeError, IndexError, TypeError):
+        return
+    entry = history_entry(
+        event, outcome="parked", processed_at=time.time(), close_status=status, detail=reason
+    )
+    History(job.connection).record(entry)
+
+
+class DealkeeperWorker(SimpleWorker):
+    """SimpleWorker whose started-job entries expire soon after the job timeout.
+
+    SimpleWorker sends no heartbeat while a job runs, so RQ keeps a running job's entry for
+    its timeout plus 60 s; if the worker is killed, the job is only retried after that.
+    Ten seconds past the timeout is enough: the job cannot be running any more by then.
+    """
+
+    def get_heartbeat_ttl(self, job: Job) -> int:
+        timeout = job.timeout if job.timeout and job.timeout > 0 else defaults.JOB_TIMEOUT_SEC
+        return int(timeout) + defaults.HEARTBEAT_MARGIN_SEC
+
+
+def make_worker(settings: Settings, *, name: str | None = None) -> DealkeeperWorker:
     """A worker on the event queue, with the job context installed."""
     connection = connect(redis_url(settings), role="worker")
     jobs.install(jobs.build_context(settings, connection=connection))
-    return SimpleWorker(
+    return DealkeeperWorker(
         [make_queue(connection)],
         connection=connection,
         serializer=JSONSerializer,
         exception_handlers=[park_permanent_failures],
         name=name,
+        worker_ttl=settings.tuning.worker_ttl_sec,
+        maintenance_interval=settings.tuning.maintenance_interval_sec,
     )
 
 
@@ -61,4 +91,7 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     logs.configure_for(settings)
     worker = make_worker(settings, name=name)
     log.info("worker_started", extra={"worker": worker.name, "settings": settings.describe()})
+    interval = settings.tuning.catchup_interval_sec
+    if interval > 0 and not settings.dry_run:
+        catchup.schedule_next(make_queue(worker.connection), interval_sec=interval)
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))

@@ -50,7 +50,22 @@ CLOSE_PAGE_SIZE = 100
 _NO_REPLY = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 
 
-class CloseAPI(Protocol):
+class JSONAPI(Protocol):
+    """Any Close endpoint as JSON: all that generic readers (event log, subscriptions) need."""
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """`path` relative to the API base URL; the same auth, retries and errors."""
+        ...
+
+
+class CloseAPI(JSONAPI, Protocol):
     """The calls dealkeeper makes to Close."""
 
     def get_me(self) -> dict[str, Any]:
@@ -97,6 +112,15 @@ class Exchange:
     status: int | None  # None: no answer (timeout, broken connection)
     duration_sec: float
     rate_limit: RateLimitInfo | None
+    wait_sec: float | None = None  # a 429's requested wait (ratelimit reset, retry-after, body)
+
+
+class Throttle(Protocol):
+    """Paces requests before they are sent and learns from the answers (shared limits)."""
+
+    def before(self, method: str, path: str) -> None: ...
+
+    def after(self, exchange: Exchange) -> None: ...
 
 
 class CloseClient:
@@ -118,6 +142,7 @@ class CloseClient:
         rand: Callable[[], float] = random.random,
         clock: Callable[[], float] = time.time,
         observer: Callable[[Exchange], None] | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
         if not api_key:
             raise ValueError("api_key must not be empty")
@@ -137,6 +162,7 @@ class CloseClient:
         self.last_rate_limit: RateLimitInfo | None = None
         self.last_response_at: float | None = None
         self.observer = observer
+        self.throttle = throttle
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> CloseClient:
@@ -253,6 +279,8 @@ class CloseClient:
         json_body: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
     ) -> tuple[requests.Response | None, requests.RequestException | None]:
+        if self.throttle is not None:
+            self.throttle.before(method, path)
         started = time.perf_counter()
         try:
             response = self._session.request(
@@ -270,19 +298,26 @@ class CloseClient:
         self.last_rate_limit = parse_rate_limit(response.headers)
         self.last_response_at = self._clock()
         duration = time.perf_counter() - started
-        self._observe(Exchange(method, path, response.status_code, duration, self.last_rate_limit))
+        wait = self._wait_sec(response) if response.status_code == 429 else None
+        exchange = Exchange(
+            method, path, response.status_code, duration, self.last_rate_limit, wait_sec=wait
+        )
+        self._observe(exchange)
         return response, None
 
     def _observe(self, exchange: Exchange) -> None:
+        if self.throttle is not None:
+            self.throttle.after(exchange)
         if self.observer is not None:
             self.observer(exchange)
 
+    def _wait_sec(self, response: requests.Response) -> float | None:
+        body = json_or_none(response)
+        return rate_limit_wait_sec(response.headers, body, now_sec=self._clock())
+
     def _decide(self, method: str, attempt: int, response: requests.Response | None) -> Decision:
         status = None if response is None else response.status_code
-        wait_sec = None
-        if response is not None and status == 429:
-            body = json_or_none(response)
-            wait_sec = rate_limit_wait_sec(response.headers, body, now_sec=self._clock())
+        wait_sec = self._wait_sec(response) if response is not None and status == 429 else None
         return classify(
             status=status,
             method=method,
@@ -336,6 +371,20 @@ class DryRunClose:
     def get_opportunity_custom_fields(self) -> list[dict[str, Any]]:
         """The reader's answer; CloseUnavailableError without a reader."""
         return self._require_reader().get_opportunity_custom_fields()
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Reads go to the reader; anything else is logged and skipped like a write."""
+        if method.upper() == "GET":
+            return self._require_reader().request_json(method, path, params=params)
+        log.info("close_call_skipped", extra={"method": method.upper(), "path": path})
+        return {}
 
     def _require_reader(self) -> CloseAPI:
         if self._reader is None:

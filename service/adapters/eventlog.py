@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
+from service.adapters.close import JSONAPI
 from service.events import parse_close_time
 
 EVENT_LOG_RETENTION = timedelta(days=30)
@@ -18,21 +19,8 @@ EVENT_LOG_PAGE_SIZE = 50
 OPPORTUNITY_ACTIONS = ("created", "updated", "deleted")
 
 
-class JSONReader(Protocol):
-    """What reading the event log needs of a Close client."""
-
-    def request_json(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        body: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]: ...
-
-
 def iter_events(
-    client: JSONReader,
+    client: JSONAPI,
     *,
     since: datetime,
     object_type: str = "opportunity",
@@ -61,7 +49,7 @@ def iter_events(
 
 
 def read_events(
-    client: JSONReader,
+    client: JSONAPI,
     *,
     since: datetime,
     until: datetime | None = None,
@@ -80,7 +68,7 @@ def read_events(
     return sorted(found.values(), key=_created_key)
 
 
-def get_event(client: JSONReader, event_id: str) -> dict[str, Any]:
+def get_event(client: JSONAPI, event_id: str) -> dict[str, Any]:
     """One event by id (CloseNotFoundError when it is older than the retention or unknown)."""
     return client.request_json("GET", f"event/{event_id}/")
 

@@ -54,6 +54,11 @@ class RecordingClose:
     def get_opportunity_custom_fields(self) -> list[dict[str, Any]]:
         return []
 
+    def request_json(
+        self, method: str, path: str, *, params: Any = None, body: Any = None
+    ) -> dict[str, Any]:
+        return {}
+
 
 @pytest.fixture
 def clock() -> Clock:

@@ -12,7 +12,7 @@ import requests
 
 from service.adapters.embedded import free_port, running_embedded_url
 from tests.conftest import REPO, RULES_DIR
-from tests.e2e.test_whole_path import wait_for
+from tests.waiting import wait_for
 
 CONFIGURATION = ("REDIS_URL", "CLOSE_API_KEY", "CLOSE_WEBHOOK_SECRET", "DEALKEEPER_DRY_RUN")
 

@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,21 +26,10 @@ from service.adapters.embedded import free_port
 from service.adapters.queue import make_queue
 from service.fakeclose import FakeClose
 from tests.conftest import REPO, RULES_DIR
+from tests.waiting import wait_for
 
 KEY_HEX = "5e" * 32
 WON_AT = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)  # 22:30 on the 27th in New York
-DEADLINE_SEC = 20.0
-
-
-def wait_for(condition: Callable[[], Any], *, what: str, timeout: float = DEADLINE_SEC) -> Any:
-    """Poll until `condition()` is truthy; fail with `what` after the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @dataclass
@@ -111,6 +100,7 @@ def stack(redis_url: str, tmp_path: Path, fake_close: FakeClose) -> Iterator[Sta
         "CLOSE_WEBHOOK_SECRET": KEY_HEX,
         "DEALKEEPER_RULES": str(RULES_DIR),
         "LOG_LEVEL": "INFO",
+        "DEALKEEPER_CATCHUP_INTERVAL": "0",  # tests/faults covers catch-up
     }
     web = start(
         [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "2",

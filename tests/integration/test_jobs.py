@@ -16,24 +16,13 @@ from rq.serializers import JSONSerializer
 from service import jobs
 from service.adapters.close import CloseClient
 from service.adapters.metadata import MetadataCache
-from service.adapters.queue import enqueue_event, make_queue, opportunity_lock
+from service.adapters.queue import enqueue_event, opportunity_lock
 from service.events import Event, event_from_dict
 from service.fakeclose import FakeClose
 from service.settings import Settings
 from service.worker import make_worker
-from tests.conftest import RULES_DIR
 
 WON_AT = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)  # 22:30 on the 27th in New York
-
-
-@pytest.fixture
-def settings(redis_url: str, fake_close: FakeClose) -> Settings:
-    return Settings(
-        close_api_key=FakeClose.DEFAULT_API_KEY,
-        close_api_url=fake_close.url,
-        redis_url=redis_url,
-        rules_path=str(RULES_DIR),
-    )
 
 
 @pytest.fixture
@@ -41,11 +30,6 @@ def segment(fake_close: FakeClose) -> str:
     return fake_close.add_custom_field(
         "Segment", type="choices", accepts_multiple_values=True, choices=["SMB", "Enterprise"]
     )
-
-
-@pytest.fixture
-def queue(redis_client: redis.Redis) -> Queue:
-    return make_queue(redis_client)
 
 
 @pytest.fixture

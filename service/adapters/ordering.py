@@ -1,0 +1,58 @@
+"""Events of one opportunity in the order Close created them.
+
+Every queued event is also listed in a per-opportunity sorted set, scored by its
+`date_created`. A job looks there before it starts: while an older event of the same
+opportunity is queued or being processed, it waits its turn. Events whose jobs finished,
+failed or vanished are struck off lazily. A job waiting on a retry (scheduled) does not
+hold the others back: the stale-write check (service/reconcile.py) keeps that safe.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from service import defaults
+from service.events import Event
+
+PENDING_PREFIX = "dk:pending:"
+_WAITING_FOR = (b"queued", b"started")
+_ENDED = (None, b"finished", b"failed", b"canceled", b"stopped")
+
+
+def score(event: Event) -> int:
+    """Milliseconds since the epoch of the moment the change happened."""
+    return int(event.date_created.timestamp() * 1000)
+
+
+def add_pending(pipe: Any, event: Event, *, job_id: str) -> None:
+    """List the event as pending (on the enqueue pipeline, so both land together)."""
+    key = PENDING_PREFIX + event.object_id
+    pipe.zadd(key, {job_id: score(event)})
+    pipe.expire(key, defaults.DEDUPE_TTL_SEC)
+
+
+def remove_pending(connection: redis.Redis, event: Event, *, job_id: str) -> None:
+    connection.zrem(PENDING_PREFIX + event.object_id, job_id)
+
+
+def predecessors(connection: redis.Redis, event: Event, *, job_id: str) -> dict[str, bytes]:
+    """Older events of the same opportunity still queued or running: job id -> status."""
+    key = PENDING_PREFIX + event.object_id
+    found: list[bytes] = connection.zrangebyscore(key, "-inf", f"({score(event)}")  # type: ignore[assignment]
+    older = [m for m in (_text(f) for f in found) if m != job_id]
+    if not older:
+        return {}
+    with connection.pipeline(transaction=False) as pipe:
+        for member in older:
+            pipe.hget(f"rq:job:{member}", "status")
+        statuses = pipe.execute()
+    ended = [m for m, s in zip(older, statuses, strict=True) if s in _ENDED]
+    if ended:
+        connection.zrem(key, *ended)
+    return {m: s for m, s in zip(older, statuses, strict=True) if s in _WAITING_FOR}
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,46 @@
+"""`dealkeeper catch-up`: queue the events of Close's event log that webhooks did not bring."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from service.adapters.close import CloseClient
+from service.adapters.eventlog import EVENT_LOG_RETENTION
+from service.adapters.queue import connect, make_queue, redis_url
+from service.catchup import catch_up
+from service.rules.dates import parse_duration
+from service.settings import Settings
+
+# A command can afford to wait out Close's rate limit instead of failing.
+CLI_MAX_INLINE_WAIT_SEC = 60.0
+
+
+@click.command("catch-up")
+@click.option("--since", required=True, help="How far back to read: 30m, 2h, 7d (at most 30d).")
+def catch_up_command(since: str) -> None:
+    """Read Close's event log since then and queue every event not queued before.
+
+    Events delivered by webhooks as well are recognised and not processed twice. Close keeps
+    30 days of events; a key without admin rights sees their data only for an hour.
+    """
+    seconds = parse_duration(since)
+    if seconds is None:
+        raise click.BadParameter(f"expected a duration such as 30m, 2h or 7d, got {since!r}")
+    if timedelta(seconds=seconds) > EVENT_LOG_RETENTION:
+        raise click.BadParameter("Close's event log keeps 30 days; ask for 30d or less")
+    settings = Settings.from_env()
+    if not settings.close_api_key:
+        raise click.ClickException("catch-up reads Close's event log: set CLOSE_API_KEY")
+    start = datetime.now(UTC) - timedelta(seconds=seconds)
+    client = CloseClient.from_settings(settings, max_inline_wait_sec=CLI_MAX_INLINE_WAIT_SEC)
+    queue = make_queue(connect(redis_url(settings), role="cli"))
+    result = catch_up(
+        client, queue=queue, since=start, job_timeout_sec=settings.tuning.job_timeout_sec
+    )
+    click.echo(
+        f"read {result.read} events since {start.isoformat(timespec='seconds')}: "
+        f"queued {result.queued}, already queued before {result.duplicates}, "
+        f"skipped {result.skipped}"
+    )

@@ -1,0 +1,110 @@
+"""The shared rate limiter, on a real Redis: one pace and one pause for every process."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from service.adapters.close import Exchange
+from service.adapters.ratelimit import SharedRateLimiter, endpoint_group, pause_for
+from service.errors import CloseRateLimitedError
+from service.retry import RateLimitInfo
+
+
+class Sleeps:
+    """A sleep that records what it was asked, and refuses to be asked twice."""
+
+    def __init__(self) -> None:
+        self.asked: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.asked.append(seconds)
+        if len(self.asked) > 1:
+            raise AssertionError("slept twice")
+        time.sleep(seconds)
+
+
+def limiter(client: redis.Redis, *, rate: float = 10.0, inline: float = 5.0) -> SharedRateLimiter:
+    return SharedRateLimiter(client, rate_per_sec=rate, max_inline_wait_sec=inline, sleep=Sleeps())
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "group"),
+    [
+        ("PUT", "opportunity/oppo_1/", "write:opportunity"),
+        ("GET", "opportunity/oppo_1/", "read:opportunity"),
+        ("GET", "event/", "read:event"),
+        ("POST", "webhook/", "write:webhook"),
+    ],
+)
+def test_ratelimit_endpoint_groups(method: str, path: str, group: str) -> None:
+    """Reads and writes of one resource are separate groups."""
+    assert group == endpoint_group(method, path)
+
+
+def test_ratelimit_second_request_waits_for_its_slot(redis_client: redis.Redis) -> None:
+    """At 10/s the request right after another waits up to 100 ms, and only once."""
+    first = limiter(redis_client)
+
+    first.before("PUT", "opportunity/a/")
+    first.before("PUT", "opportunity/b/")
+
+    (waited,) = first.sleep.asked  # type: ignore[attr-defined]
+    assert 0 < waited <= 0.1
+
+
+def test_ratelimit_pace_is_shared_between_processes(redis_client: redis.Redis) -> None:
+    """Two limiters on one Redis (two workers) share the pace of a group."""
+    one, other = limiter(redis_client, rate=1.0, inline=0.01), limiter(redis_client, rate=1.0)
+
+    one.before("PUT", "opportunity/a/")
+    with pytest.raises(CloseRateLimitedError) as caught:
+        SharedRateLimiter(redis_client, rate_per_sec=1.0, max_inline_wait_sec=0.01).before(
+            "PUT", "opportunity/b/"
+        )
+    other.before("GET", "opportunity/a/")  # another group is not held back
+
+    assert 0.9 < caught.value.retry_after_sec <= 1.0
+    assert [] == other.sleep.asked  # type: ignore[attr-defined]
+
+
+def test_ratelimit_429_pauses_the_group_for_everyone(redis_client: redis.Redis) -> None:
+    """A 429 seen by one worker holds every worker's calls to that group until the reset;
+    a long wait is not slept but raised, so the job can be rescheduled."""
+    seen_by = limiter(redis_client)
+    elsewhere = limiter(redis_client, inline=5.0)
+    seen_by.after(Exchange("PUT", "opportunity/a/", 429, 0.01, None, wait_sec=30.0))
+
+    with pytest.raises(CloseRateLimitedError) as caught:
+        elsewhere.before("PUT", "opportunity/b/")
+
+    assert 29 < caught.value.retry_after_sec <= 30
+    elsewhere.before("GET", "opportunity/b/")
+
+
+def test_ratelimit_nothing_remaining_pauses_until_the_reset(redis_client: redis.Redis) -> None:
+    """`ratelimit: remaining=0, reset=0.3` pauses the group 0.3 s before anyone asks again."""
+    paced = limiter(redis_client, rate=1000.0)
+    paced.after(Exchange("PUT", "opportunity/a/", 200, 0.01, RateLimitInfo(20, 0, 0.3)))
+
+    paced.before("PUT", "opportunity/b/")
+
+    (waited,) = paced.sleep.asked  # type: ignore[attr-defined]
+    assert 0.2 < waited <= 0.3
+
+
+@pytest.mark.parametrize(
+    ("exchange", "pause"),
+    [
+        (Exchange("PUT", "o/", 429, 0, RateLimitInfo(20, 0, 2.5), wait_sec=2.5), 2.5),
+        (Exchange("PUT", "o/", 429, 0, None, wait_sec=None), 1.0),
+        (Exchange("PUT", "o/", 200, 0, RateLimitInfo(20, 0, 0.7)), 0.7),
+        (Exchange("PUT", "o/", 200, 0, RateLimitInfo(20, 5, 0.7)), None),
+        (Exchange("PUT", "o/", None, 0, None), None),
+    ],
+)
+def test_ratelimit_pause_for(exchange: Exchange, pause: float | None) -> None:
+    """Which answers pause the group, and for how long."""
+    assert pause == pause_for(exchange)
