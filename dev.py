@@ -4,8 +4,9 @@
     python3 dev.py run     # install what is needed into .venv, then `dealkeeper run`
     python3 dev.py test    # install what is needed into .venv, then the whole test suite
 
-Also: `python3 dev.py lint` (ruff + mypy), `python3 dev.py bench` (benchmarks in bench/),
-and `python3 dev.py dealkeeper ARGS...` (any dealkeeper command inside the environment).
+Also: `python3 dev.py lint` (ruff, mypy, hadolint on the Dockerfile), `python3 dev.py bench`
+(benchmarks in bench/), and `python3 dev.py dealkeeper ARGS...` (any dealkeeper command inside
+the environment).
 Arguments after the command are passed on (e.g. `python3 dev.py test -k web`).
 """
 
@@ -62,6 +63,11 @@ def lint() -> None:
         [str(BIN / "ruff"), "format", "--check", "."],
         [str(BIN / "mypy")],
     ]
+    hadolint = BIN / "hadolint"
+    if hadolint.exists():
+        steps.append([str(hadolint), "Dockerfile"])
+    else:
+        print("dev.py: no hadolint wheel for this platform, so the Dockerfile is not linted")
     for step in steps:
         print("$", " ".join(Path(step[0]).name if i == 0 else a for i, a in enumerate(step)))
         if subprocess.run(step, cwd=ROOT).returncode:

@@ -12,9 +12,15 @@ import click
 import requests
 
 from service import __version__, defaults, runner, signatures
-from service.errors import DealkeeperError, InvalidRulesError
-from service.rules import json_schema, load_rules_path, run_path
-from service.settings import DEFAULT_PORT, DEFAULT_RULES_PATH, Settings
+from service.commands.catchup import catch_up_command
+from service.commands.failed import failed
+from service.commands.history import history
+from service.commands.ops import status, subscribe, subscription
+from service.commands.replay import backtest, explain
+from service.commands.rules import schema, test_rules, validate
+from service.errors import DealkeeperError
+from service.rules import load_rules_path
+from service.settings import DEFAULT_PORT, Settings
 
 
 class _Group(click.Group):
@@ -38,10 +44,6 @@ def cli() -> None:
     """
 
 
-def _rules_path(path: str | None) -> str:
-    return path or os.environ.get("DEALKEEPER_RULES") or DEFAULT_RULES_PATH
-
-
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--web-workers", default=2, show_default=True, help="gunicorn worker processes.")
@@ -63,51 +65,6 @@ def worker(burst: bool, name: str | None) -> None:
     from service.worker import run_worker  # keeps `dealkeeper validate` free of RQ start-up
 
     run_worker(Settings.from_env(), burst=burst, name=name)
-
-
-@cli.command()
-@click.argument("path", required=False)
-def validate(path: str | None) -> None:
-    """Check rule files: exit 0 when all are good, else print file:line:column: message."""
-    target = _rules_path(path)
-    try:
-        ruleset = load_rules_path(target)
-    except InvalidRulesError as error:
-        for problem in error.problems:
-            click.echo(str(problem))
-        raise SystemExit(1) from None
-    click.echo(f"ok: {len(ruleset.rules)} rules in {len(ruleset.files)} files ({target})")
-
-
-@cli.command("test")
-@click.argument("path", required=False)
-@click.option("-v", "--verbose", is_flag=True, help="Also list the cases that passed.")
-def test_rules(path: str | None, verbose: bool) -> None:
-    """Run the rule tests (*.test.yaml) beside the rules, offline."""
-    target = _rules_path(path)
-    try:
-        report = run_path(target)
-    except InvalidRulesError as error:
-        for problem in error.problems:
-            click.echo(str(problem))
-        raise SystemExit(1) from None
-    for result in report.results:
-        if verbose or not result.ok:
-            mark = "ok  " if result.ok else "FAIL"
-            click.echo(f"{mark} {result.case.position}: {result.case.name}")
-        for failure in result.failures:
-            click.echo(f"       {failure}")
-    passed = sum(r.ok for r in report.results)
-    failed = len(report.results) - passed
-    click.echo(f"{passed} passed, {failed} failed ({len(report.test_files)} test files)")
-    if failed or not report.results:
-        raise SystemExit(1)
-
-
-@cli.command()
-def schema() -> None:
-    """Print the JSON Schema (draft 2020-12) of a rules file."""
-    click.echo(json.dumps(json_schema(), indent=2))
 
 
 @cli.command("send-test-event")
@@ -174,6 +131,19 @@ def sample_event(opportunity_id: str, *, now: float) -> dict[str, Any]:
             "data": state,
         },
     }
+
+
+cli.add_command(validate)
+cli.add_command(test_rules)
+cli.add_command(schema)
+cli.add_command(explain)
+cli.add_command(backtest)
+cli.add_command(history)
+cli.add_command(failed)
+cli.add_command(catch_up_command)
+cli.add_command(subscribe)
+cli.add_command(subscription)
+cli.add_command(status)
 
 
 def main() -> None:

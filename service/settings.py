@@ -6,15 +6,19 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from service.errors import ConfigurationError
+from service.tuning import Tuning
 
 DEFAULT_CLOSE_API_URL = "https://api.close.com/api/v1/"
 DEFAULT_WEBHOOK_TOLERANCE_SEC = 300
 DEFAULT_RULES_PATH = "rules"
 DEFAULT_PORT = 8000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+# REDIS_SSL_CERT_REQS: whether a rediss:// server's certificate must verify. Heroku Redis
+# presents a self-signed one, so it needs "none" there; nowhere is it turned off unasked.
+REDIS_CERT_REQS = ("required", "none")
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,8 @@ class Settings:
     port: int = DEFAULT_PORT
     log_level: str = "INFO"
     force_dry_run: bool = False
+    redis_ssl_cert_reqs: str = "required"
+    tuning: Tuning = field(default_factory=Tuning)
 
     @property
     def dry_run(self) -> bool:
@@ -53,10 +59,26 @@ class Settings:
             "port": _int(env, "PORT", DEFAULT_PORT, problems),
             "log_level": _log_level(env.get("LOG_LEVEL"), problems),
             "force_dry_run": _flag(env, "DEALKEEPER_DRY_RUN", problems),
+            "redis_ssl_cert_reqs": _cert_reqs(env.get("REDIS_SSL_CERT_REQS"), problems),
+            "tuning": Tuning.from_env(env, problems),
         }
         if problems:
             raise ConfigurationError(problems)
         return cls(**values)
+
+    @property
+    def redis_client_url(self) -> str | None:
+        """REDIS_URL as every client must use it: for a rediss:// server with
+        REDIS_SSL_CERT_REQS=none, carrying redis-py's `ssl_cert_reqs=none` query parameter, so
+        ours and the ones RQ derives from ours (its scheduler's) all connect alike."""
+        if not self.redis_url or self.redis_ssl_cert_reqs == "required":
+            return self.redis_url
+        parts = urlsplit(self.redis_url)
+        if parts.scheme != "rediss":
+            return self.redis_url
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "ssl_cert_reqs"]
+        query.append(("ssl_cert_reqs", self.redis_ssl_cert_reqs))
+        return urlunsplit(parts._replace(query=urlencode(query)))
 
     def with_changes(self, **changes: Any) -> Settings:
         """A copy with some values replaced (used by `dealkeeper run` and tests)."""
@@ -70,6 +92,7 @@ class Settings:
             "webhook_secrets": f"{len(self.webhook_secrets)} key(s)",
             "webhook_tolerance_sec": self.webhook_tolerance_sec,
             "redis_url": _mask_url(self.redis_url) if self.redis_url else "embedded",
+            "redis_ssl_cert_reqs": self.redis_ssl_cert_reqs,
             "rules_path": self.rules_path,
             "dry_run": self.dry_run,
         }
@@ -135,6 +158,17 @@ def _log_level(value: str | None, problems: list[str]) -> str:
         problems.append(f"LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, got {value!r}")
         return "INFO"
     return level
+
+
+def _cert_reqs(value: str | None, problems: list[str]) -> str:
+    chosen = (_blank_to_none(value) or "required").lower()
+    if chosen not in REDIS_CERT_REQS:
+        problems.append(
+            f"REDIS_SSL_CERT_REQS must be required or none, got {value!r}; none accepts any "
+            "certificate (Heroku Redis's self-signed one), so set it only for such a server"
+        )
+        return "required"
+    return chosen
 
 
 def _flag(env: Mapping[str, str], name: str, problems: list[str]) -> bool:

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 from flask import Flask, Response, jsonify, request
@@ -21,6 +21,7 @@ from service import defaults, logs, metrics, signatures
 from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
+from service.budget import RejectionBudget
 from service.errors import InvalidRulesError, QueueUnavailableError, WebhookRejectedError
 from service.events import EnvelopeError, Event, event_from_envelope
 from service.settings import Settings
@@ -38,6 +39,7 @@ class Intake:
     stats: Stats
     rules: RulesHolder
     clock: Callable[[], float] = time.time
+    budget: RejectionBudget = field(default_factory=RejectionBudget)
 
 
 def create_app(
@@ -70,8 +72,11 @@ def create_app(
 
 def _add_routes(app: Flask, intake: Intake) -> None:
     @app.post("/webhooks/close")
-    def receive_webhook() -> tuple[Response, int]:
+    def receive_webhook() -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
         logs.clear()
+        if intake.budget.exhausted(client_key()):
+            retry_after = {"Retry-After": str(intake.budget.retry_after_sec())}
+            return jsonify(error="too many refused webhooks; deliver again later"), 429, retry_after
         body = request.get_data(cache=False)
         _verify(body, intake)
         event = _parse(body)
@@ -88,9 +93,16 @@ def _add_routes(app: Flask, intake: Intake) -> None:
 
     @app.get("/metrics")
     def metrics_text() -> Response:
-        return Response(
-            metrics.render(intake.stats, intake.queue), content_type=metrics.CONTENT_TYPE
-        )
+        text = metrics.render(intake.stats, intake.queue, rules=intake.rules)
+        return Response(text, content_type=metrics.CONTENT_TYPE)
+
+
+def client_key() -> str:
+    """Who is sending: the address the nearest proxy saw (Heroku's router appends it to
+    X-Forwarded-For), else the connection's own address."""
+    forwarded = request.headers.get("X-Forwarded-For", "")
+    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+    return hops[-1] if hops else (request.remote_addr or "unknown")
 
 
 def _verify(body: bytes, intake: Intake) -> None:
@@ -120,7 +132,12 @@ def _accept(event: Event, intake: Intake) -> tuple[Response, int]:
         _count(intake, "ignored")
         log.info("webhook_ignored", extra={"object_type": event.object_type})
         return jsonify(status="ignored", reason="not an opportunity event"), 200
-    queued = enqueue_event(event, queue=intake.queue, stats=intake.stats)
+    queued = enqueue_event(
+        event,
+        queue=intake.queue,
+        stats=intake.stats,
+        job_timeout_sec=intake.settings.tuning.job_timeout_sec,
+    )
     if queued.duplicate:
         _count(intake, "duplicate")
         log.info("webhook_duplicate", extra={"job_id": queued.job_id})
@@ -154,6 +171,8 @@ def _count(intake: Intake, outcome: str) -> None:
 def _add_error_handlers(app: Flask, intake: Intake) -> None:
     @app.errorhandler(WebhookRejectedError)
     def rejected(error: WebhookRejectedError) -> tuple[Response, int]:
+        if error.status == 401:
+            intake.budget.spend(client_key())
         _count(intake, f"rejected_{error.status}")
         log.warning("webhook_rejected", extra={"status": error.status, "reason": str(error)})
         return jsonify(error=str(error)), error.status

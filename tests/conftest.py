@@ -14,17 +14,53 @@ from pathlib import Path
 import pytest
 import redis
 
+from service import logs
 from service.adapters.embedded import RedisServer, free_port
 from service.fakeclose import FakeClose
+from service.logs import record_fields
 
 REPO = Path(__file__).resolve().parent.parent
 RULES_DIR = REPO / "rules"
+# Every credential the suite hands to dealkeeper. None may ever reach a log line: the last
+# test of the session (tests/test_secrets_never_logged.py) searches all of them.
+SUITE_SECRETS = (
+    FakeClose.DEFAULT_API_KEY,
+    "sk-dealkeeper-test-5f1c9a2e",  # tests/adapters/conftest.py
+    "11" * 32,
+    "22" * 32,
+    "5e" * 32,
+)
+
+
+class EverythingLogged(logging.Handler):
+    """Keeps the raw text of every log record of the session, fields and tracebacks too."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        parts = [record.getMessage(), repr(record_fields(record))]
+        if record.exc_info:
+            parts.append(logging.Formatter().formatException(record.exc_info))
+        self.texts.append(" ".join(parts))
+
+
+EVERYTHING_LOGGED = EverythingLogged()
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "allow_error_logs: the test expects ERROR log lines (e.g. a parked job)"
     )
+    logs.install_context_factory()
+    logging.getLogger().addHandler(EVERYTHING_LOGGED)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The search for leaked secrets runs after everything else has logged."""
+    last = [i for i in items if i.nodeid.startswith("tests/test_secrets_never_logged.py")]
+    items[:] = [i for i in items if i not in last] + last
 
 
 @pytest.fixture(scope="session")

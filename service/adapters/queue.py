@@ -23,6 +23,7 @@ from rq.serializers import JSONSerializer
 
 from service import defaults
 from service.adapters.embedded import running_embedded_url
+from service.adapters.ordering import add_pending
 from service.adapters.stats import Stats
 from service.errors import ConfigurationError, OpportunityBusyError, QueueUnavailableError
 from service.events import Event
@@ -43,9 +44,10 @@ class Enqueued:
 
 
 def redis_url(settings: Settings, *, data_dir: Path | None = None) -> str:
-    """REDIS_URL, else the embedded server `dealkeeper run` keeps in the local data folder."""
-    if settings.redis_url:
-        return settings.redis_url
+    """REDIS_URL (with REDIS_SSL_CERT_REQS applied), else the embedded server `dealkeeper run`
+    keeps in the local data folder."""
+    if settings.redis_client_url:
+        return settings.redis_client_url
     embedded = running_embedded_url(data_dir or Path(defaults.LOCAL_DATA_DIR))
     if embedded:
         return embedded
@@ -83,7 +85,13 @@ def job_id_for(event: Event) -> str:
     return safe
 
 
-def enqueue_event(event: Event, *, queue: Queue, stats: Stats | None = None) -> Enqueued:
+def enqueue_event(
+    event: Event,
+    *,
+    queue: Queue,
+    stats: Stats | None = None,
+    job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC,
+) -> Enqueued:
     """Queue the event once; QueueUnavailableError when Redis cannot take it."""
     key = DEDUPE_PREFIX + event.dedupe_key
     job_id = job_id_for(event)
@@ -94,7 +102,8 @@ def enqueue_event(event: Event, *, queue: Queue, stats: Stats | None = None) -> 
                 return Enqueued(job_id=job_id, duplicate=True)
             pipe.multi()
             pipe.set(key, job_id, ex=defaults.DEDUPE_TTL_SEC)
-            _enqueue_on(pipe, event, queue=queue, job_id=job_id)
+            add_pending(pipe, event, job_id=job_id)
+            _enqueue_on(pipe, event, queue=queue, job_id=job_id, timeout=job_timeout_sec)
             if stats is not None:
                 stats.record_webhook(pipe, outcome="queued")
             pipe.execute()
@@ -106,12 +115,12 @@ def enqueue_event(event: Event, *, queue: Queue, stats: Stats | None = None) -> 
     return Enqueued(job_id=job_id, duplicate=False)
 
 
-def _enqueue_on(pipe: Any, event: Event, *, queue: Queue, job_id: str) -> None:
+def _enqueue_on(pipe: Any, event: Event, *, queue: Queue, job_id: str, timeout: int) -> None:
     queue.enqueue_call(
         JOB_FUNCTION,
         args=(event.to_dict(),),
         job_id=job_id,
-        timeout=defaults.JOB_TIMEOUT_SEC,
+        timeout=timeout,
         result_ttl=defaults.JOB_RESULT_TTL_SEC,
         failure_ttl=defaults.JOB_FAILURE_TTL_SEC,
         retry=Retry(

@@ -1,21 +1,41 @@
-"""Counters and last-seen times kept in Redis, shared by every web and worker process.
+"""Counters, a histogram and last-seen facts kept in Redis, shared by every web and worker process.
 
-Web and worker processes run on different machines on Heroku, so per-process counters
-could not be summed by one scrape of /metrics; a Redis hash can.
+Web and worker processes run on different machines on Heroku, so per-process counters (or
+prometheus_client's multiprocess files) could not be summed by one scrape of /metrics; a
+Redis hash can. Every write here is one pipelined round trip.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 import redis
 
+from service.status import RateLimit
+
+if TYPE_CHECKING:
+    from service.adapters.close import Exchange
+
+log = logging.getLogger("dealkeeper.stats")
 STATS_KEY = "dk:stats"
 LAST_KEY = "dk:last"
+RATE_LIMIT_KEY = "dk:close:rate_limit"
+HISTOGRAM_PREFIX = "dk:hist:"
+# From an event's time in Close to our write: seconds when all is well, Close's consolidation
+# delay for updates, minutes behind a rate limit, hours after an outage or a catch-up.
+LAG_BUCKETS_SEC = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
+HISTOGRAMS = {"event_lag_seconds": LAG_BUCKETS_SEC}
+# Without an answer, or with one Close's client retries (429, 5xx): the next attempt of the
+# same method and path is counted as a retry.
+_RETRIED_STATUSES = frozenset({429, 500, 502, 503, 504})
+_MAX_FAILING_REMEMBERED = 1000
 
 
 @dataclass(frozen=True)
@@ -27,8 +47,23 @@ class Sample:
     value: float
 
 
+@dataclass(frozen=True)
+class HistogramData:
+    """A histogram as Prometheus shows it: cumulative counts per upper bound, sum and count."""
+
+    name: str
+    buckets: tuple[tuple[str, float], ...]  # ("1.0", n), ..., ("+Inf", count)
+    sum: float
+    count: float
+
+
 def _field(name: str, labels: dict[str, str]) -> str:
     return json.dumps([name, sorted(labels.items())], separators=(",", ":"))
+
+
+def bucket_for(value: float, bounds: Sequence[float]) -> str:
+    """The field a value is counted in: the first upper bound at or above it, else +Inf."""
+    return next((repr(float(b)) for b in bounds if value <= b), "+Inf")
 
 
 class Stats:
@@ -37,18 +72,78 @@ class Stats:
     def __init__(self, connection: redis.Redis, *, clock: Callable[[], float] = time.time) -> None:
         self.connection = connection
         self.clock = clock
+        self._failing: set[tuple[str, str]] = set()  # this process's calls awaiting a retry
 
     def incr(self, name: str, *, target: Any = None, amount: int = 1, **labels: str) -> None:
         """Add to a counter, on `target` (a pipeline) when given."""
-        (target or self.connection).hincrby(STATS_KEY, _field(name, labels), amount)
+        (self.connection if target is None else target).hincrby(
+            STATS_KEY, _field(name, labels), amount
+        )
 
     def mark(self, name: str, *, target: Any = None) -> None:
         """Remember when something last happened (e.g. last_webhook_at)."""
-        (target or self.connection).hset(LAST_KEY, name, repr(self.clock()))
+        (self.connection if target is None else target).hset(LAST_KEY, name, repr(self.clock()))
 
     def record_webhook(self, target: Any, *, outcome: str) -> None:
         self.incr("webhooks_total", target=target, outcome=outcome)
         self.mark("last_webhook_at", target=target)
+
+    def observe(self, name: str, value: float, *, target: Any = None) -> None:
+        """Count `value` in histogram `name` (one of HISTOGRAMS)."""
+        key = HISTOGRAM_PREFIX + name
+        with _pipeline(self.connection, target) as pipe:
+            pipe.hincrby(key, bucket_for(value, HISTOGRAMS[name]), 1)
+            pipe.hincrbyfloat(key, "sum", value)
+            pipe.hincrby(key, "count", 1)
+
+    def observe_lag(self, seconds: float, *, target: Any = None) -> None:
+        """How long after the event happened in Close its update was written."""
+        self.observe("event_lag_seconds", max(seconds, 0.0), target=target)
+
+    def observe_lag_since(self, moment: datetime, *, target: Any = None) -> None:
+        """observe_lag from an aware moment (an event's date_created) to now."""
+        self.observe_lag(self.clock() - moment.timestamp(), target=target)
+
+    def observe_close(self, exchange: Exchange) -> None:
+        """CloseClient's observer: count the attempt, stamp it, keep its rate-limit header.
+
+        A failed counter must not fail the Close call it describes, so Redis errors are
+        logged and dropped.
+        """
+        retried = self._note_attempt(exchange)
+        method, status = exchange.method, str(exchange.status or "none")
+        try:
+            with _pipeline(self.connection, None) as pipe:
+                self.incr("close_requests_total", target=pipe, method=method, status=status)
+                if exchange.status == 429:
+                    self.incr("close_rate_limited_total", target=pipe)
+                if retried:
+                    self.incr("close_retries_total", target=pipe, method=method)
+                self.mark("last_close_call_at", target=pipe)
+                if exchange.rate_limit is not None:
+                    pipe.hset(RATE_LIMIT_KEY, mapping=self._rate_limit_fields(exchange))
+        except redis.RedisError as error:
+            log.warning("stats_not_recorded", extra={"reason": str(error)})
+
+    def _note_attempt(self, exchange: Exchange) -> bool:
+        """Whether this attempt repeats one that failed in a retryable way."""
+        key = (exchange.method, exchange.path)
+        retried = key in self._failing
+        if exchange.status is None or exchange.status in _RETRIED_STATUSES:
+            if len(self._failing) >= _MAX_FAILING_REMEMBERED:
+                self._failing.clear()  # calls that were given up on; never grow unbounded
+            self._failing.add(key)
+        else:
+            self._failing.discard(key)
+        return retried
+
+    def _rate_limit_fields(self, exchange: Exchange) -> dict[str, str]:
+        info = exchange.rate_limit
+        assert info is not None
+        values = {"limit": info.limit, "remaining": info.remaining, "reset_sec": info.reset_sec}
+        fields = {k: "" if v is None else repr(v) for k, v in values.items()}
+        fields.update(seen_at=repr(self.clock()), method=exchange.method, path=exchange.path)
+        return fields
 
     def samples(self) -> list[Sample]:
         """Every counter, sorted by name and labels."""
@@ -58,10 +153,56 @@ class Stats:
             found.append(Sample(name, tuple((k, v) for k, v in labels), float(value)))
         return sorted(found, key=lambda s: (s.name, s.labels))
 
+    def histograms(self) -> list[HistogramData]:
+        """Every declared histogram, observed or not."""
+        return [self._histogram(name, bounds) for name, bounds in HISTOGRAMS.items()]
+
+    def _histogram(self, name: str, bounds: Sequence[float]) -> HistogramData:
+        raw = self.connection.hgetall(HISTOGRAM_PREFIX + name)
+        stored = {_text(k): float(v) for k, v in raw.items()}
+        counts = {k: v for k, v in stored.items() if k not in ("sum", "count")}
+        total = stored.get("count", 0.0)
+        cumulative = []
+        for bound in bounds:
+            # A field whose bound is not declared (buckets changed) counts under the next one.
+            below = sum(v for k, v in counts.items() if k != "+Inf" and float(k) <= bound)
+            cumulative.append((repr(float(bound)), below))
+        cumulative.append(("+Inf", total))
+        return HistogramData(name, tuple(cumulative), stored.get("sum", 0.0), total)
+
     def last_times(self) -> dict[str, float]:
         return {
             _text(key): float(value) for key, value in self.connection.hgetall(LAST_KEY).items()
         }
+
+    def last_rate_limit(self) -> RateLimit | None:
+        """The rate-limit header of the last Close answer that carried one."""
+        raw = {_text(k): _text(v) for k, v in self.connection.hgetall(RATE_LIMIT_KEY).items()}
+        if not raw:
+            return None
+        return RateLimit(
+            limit=_optional(raw.get("limit"), int),
+            remaining=_optional(raw.get("remaining"), int),
+            reset_sec=_optional(raw.get("reset_sec"), float),
+            seen_at=float(raw.get("seen_at") or 0),
+            method=raw.get("method", ""),
+            path=raw.get("path", ""),
+        )
+
+
+@contextmanager
+def _pipeline(connection: redis.Redis, target: Any) -> Iterator[Any]:
+    """The caller's pipeline as it is, or a fresh non-transactional one executed at the end."""
+    if target is not None:
+        yield target
+        return
+    with connection.pipeline(transaction=False) as pipe:
+        yield pipe
+        pipe.execute()
+
+
+def _optional(value: str | None, kind: Callable[[str], Any]) -> Any:
+    return None if value in (None, "") else kind(value)
 
 
 def _text(value: bytes | str) -> str:

@@ -16,6 +16,7 @@ from typing import Any, cast
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from service.fakeclose import subscriptions
 from service.fakeclose.eventlog import list_events
 from service.fakeclose.patch import PatchError
 from service.fakeclose.queries import (
@@ -73,6 +74,7 @@ def create_app(backend: Backend) -> Flask:
     app.register_error_handler(HTTPException, lambda e: _error(e.description or "", e.code or 500))
     app.register_error_handler(Exception, _unexpected)
     app.register_blueprint(api)
+    app.register_blueprint(subscriptions.api)  # /webhook/
     return app
 
 

@@ -20,6 +20,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from service.fakeclose.app import Backend, create_app
 from service.fakeclose.store import DEFAULT_STATUSES, HUMAN_USER_ID, Actor, Store, new_id
+from service.fakeclose.subscriptions import Subscriptions, subscriptions_of
 from service.fakeclose.traffic import (
     Delay,
     Fault,
@@ -264,6 +265,11 @@ class FakeClose:
         self.traffic.rate_limiter.set_limit(limit, window_sec=window_sec, group=group)
 
     # -- webhooks ------------------------------------------------------------------------------
+
+    @property
+    def webhook_subscriptions(self) -> Subscriptions:
+        """The subscriptions made through /webhook/; tests set Close's health fields here."""
+        return subscriptions_of(self._server.app)
 
     def deliver_webhooks_to(
         self,

@@ -16,6 +16,7 @@ from rq.serializers import JSONSerializer
 
 from service import defaults, signatures
 from service.adapters.embedded import RedisServer, free_port
+from service.budget import RejectionBudget
 from service.settings import Settings
 from service.web import create_app
 
@@ -54,14 +55,20 @@ def rules_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_client(redis_url: str, rules_dir: Path) -> Callable[..., FlaskClient]:
+def make_client(redis_url: str, rules_dir: Path) -> Iterator[Callable[..., FlaskClient]]:
+    apps = []
+
     def make(**changes: Any) -> FlaskClient:
         settings = Settings(
             webhook_secrets=(KEY, OTHER_KEY), redis_url=redis_url, rules_path=str(rules_dir)
         ).with_changes(**changes)
-        return create_app(settings, clock=lambda: NOW).test_client()
+        app = create_app(settings, clock=lambda: NOW)
+        apps.append(app)
+        return app.test_client()
 
-    return make
+    yield make
+    for app in apps:
+        app.extensions["dealkeeper"].connection.close()
 
 
 @pytest.fixture
@@ -370,3 +377,19 @@ def test_web_rejections_never_echo_the_signature(
 
     assert headers[signatures.HASH_HEADER] not in response.get_data(as_text=True)
     assert headers[signatures.HASH_HEADER] not in caplog.text
+
+
+def test_web_bad_signatures_are_bounded_per_client(client: FlaskClient, queue: Queue) -> None:
+    """A client that keeps sending bad signatures gets 429 without being verified; another
+    client's good delivery still goes through."""
+    intake = client.application.extensions["dealkeeper"]
+    intake.budget = RejectionBudget(per_client=3, total=100)
+    body = json.dumps(envelope()).encode()
+    forged = {**signed(body, key=bytes.fromhex("33" * 32)), "X-Forwarded-For": "203.0.113.9"}
+
+    answers = [post(client, body, forged).status_code for _ in range(5)]
+    good = post(client, body, {**signed(body), "X-Forwarded-For": "198.51.100.7"})
+
+    assert [401, 401, 401, 429, 429] == answers
+    assert 202 == good.status_code
+    assert 1 == queue.count

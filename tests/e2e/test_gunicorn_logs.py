@@ -1,0 +1,151 @@
+"""The Procfile's web command, run as Heroku runs it (bash -c), logs like the rest of
+dealkeeper: one JSON object per line, secrets masked, LOG_LEVEL honoured, WEB_CONCURRENCY
+workers, and a clean exit on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from service import signatures
+from service.adapters.embedded import free_port
+from tests.conftest import REPO, RULES_DIR
+from tests.waiting import wait_for
+
+API_KEY = "sk-gunicorn-log-test-9d3e"
+KEY_HEX = "6a" * 32
+
+
+def procfile_command(name: str) -> str:
+    """The command of one Procfile process type."""
+    for line in (REPO / "Procfile").read_text().splitlines():
+        kind, _, command = line.partition(":")
+        if kind == name:
+            return command.strip()
+    raise AssertionError(f"no {name}: line in the Procfile")
+
+
+class Web:
+    """The Procfile's web process and its log file."""
+
+    def __init__(self, log: Path, env: dict[str, str]) -> None:
+        self.port = int(env["PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        with log.open("wb") as out:
+            self.process = subprocess.Popen(
+                ["bash", "-c", procfile_command("web")],
+                env=env,
+                cwd=REPO,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def lines(self) -> list[dict[str, Any]]:
+        """Every line logged so far, each parsed as JSON (a line that is not fails the test)."""
+        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@pytest.fixture
+def start_web(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., Web]]:
+    started: list[Web] = []
+
+    def start(**env: str) -> Web:
+        base = {
+            **os.environ,
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PORT": str(free_port()),
+            "REDIS_URL": redis_url,
+            "CLOSE_API_KEY": API_KEY,
+            "CLOSE_WEBHOOK_SECRET": KEY_HEX,
+            "DEALKEEPER_RULES": str(RULES_DIR),
+        }
+        web = Web(tmp_path / f"web-{len(started)}.log", {**base, **env})
+        started.append(web)
+        wait_for(lambda: _answers(web.url), what="gunicorn to answer /healthz")
+        return web
+
+    yield start
+    for web in started:
+        web.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=1).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def test_gunicorn_logs_are_json_lines_with_access_fields(start_web: Callable[..., Web]) -> None:
+    """gunicorn's own start-up and access lines are JSON like ours; a webhook's access line has
+    method, path, status and duration, and no header, signature or body."""
+    web = start_web(LOG_LEVEL="INFO", WEB_CONCURRENCY="2")
+    body = b'{"event": {"id": "ev_secret_body_marker"}}'
+    headers = signatures.signed_headers(body, key=b"\x01" * 32, timestamp=int(time.time()))
+
+    requests.post(f"{web.url}/webhooks/close", data=body, headers=headers, timeout=5)
+    wait_for(lambda: _served(web, "/webhooks/close"), what="the webhook's access line")
+    exit_code = web.stop()
+
+    lines, text = web.lines(), web.log.read_text()
+    [served] = _served(web, "/webhooks/close")
+    assert ("POST", 401) == (served["method"], served["status"])
+    assert served["duration_ms"] >= 0
+    gunicorn = [x["event"] for x in lines if x["logger"] == "gunicorn.error"]
+    assert gunicorn[0].startswith("Starting gunicorn")
+    for secret in (API_KEY, KEY_HEX, headers[signatures.HASH_HEADER], "ev_secret_body_marker"):
+        assert secret not in text
+    assert 0 == exit_code
+
+
+def test_gunicorn_runs_web_concurrency_workers(start_web: Callable[..., Web]) -> None:
+    """Without --workers in the Procfile, gunicorn boots WEB_CONCURRENCY workers."""
+    web = start_web(WEB_CONCURRENCY="3")
+
+    booted = wait_for(lambda: len(_booted(web)) == 3 and _booted(web), what="three workers")
+
+    assert 3 == len(booted)
+
+
+def test_gunicorn_honours_log_level(start_web: Callable[..., Web]) -> None:
+    """LOG_LEVEL=WARNING keeps gunicorn's info lines out; DEBUG lets probe access lines in."""
+    quiet = start_web(LOG_LEVEL="WARNING", WEB_CONCURRENCY="1")
+    chatty = start_web(LOG_LEVEL="DEBUG", WEB_CONCURRENCY="1")
+
+    for web in (quiet, chatty):
+        requests.get(f"{web.url}/healthz", timeout=5)
+    wait_for(lambda: _served(chatty, "/healthz"), what="the probe's debug access line")
+    quiet.stop()
+
+    assert [] == [x for x in quiet.lines() if x["level"] in ("debug", "info")]
+    assert "debug" == _served(chatty, "/healthz")[0]["level"]
+
+
+def _served(web: Web, path: str) -> list[dict[str, Any]]:
+    return [x for x in web.lines() if x["event"] == "request_served" and x["path"] == path]
+
+
+def _booted(web: Web) -> list[dict[str, Any]]:
+    return [x for x in web.lines() if x["event"].startswith("Booting worker")]

@@ -1,0 +1,133 @@
+"""rediss:// with a self-signed certificate, as Heroku Redis serves it: refused unless
+REDIS_SSL_CERT_REQS=none, and then usable by the web's client and the RQ worker alike.
+
+The test Redis is put behind a small TLS proxy holding a certificate made for the test.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from rq.job import JobStatus
+
+from service.adapters.queue import connect, make_queue, redis_url
+from service.settings import Settings
+from service.worker import make_worker
+
+
+class TLSProxy:
+    """Accepts TLS on a loopback port and relays the plain bytes to a Redis port."""
+
+    def __init__(self, target_port: int, *, cert: Path, key: Path) -> None:
+        self.target_port = target_port
+        self.context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self.context.load_cert_chain(cert, key)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:  # closed: the test is over
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        try:
+            secure = self.context.wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):  # the client refused our certificate
+            client.close()
+            return
+        upstream = socket.create_connection(("127.0.0.1", self.target_port))
+        threading.Thread(target=_relay, args=(upstream, secure), daemon=True).start()
+        _relay(secure, upstream)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def _relay(source: socket.socket, target: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            target.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        for end in (source, target):
+            end.close()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for localhost, made with openssl."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is needed to make a self-signed certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def rediss_url(redis_url: str, certificate: tuple[Path, Path]) -> Iterator[str]:
+    """A rediss:// URL reaching the test Redis through TLS with a self-signed certificate."""
+    port = urlsplit(redis_url).port
+    assert port is not None
+    proxy = TLSProxy(port, cert=certificate[0], key=certificate[1])
+    yield f"rediss://localhost:{proxy.port}/0"
+    proxy.close()
+
+
+def test_redis_tls_self_signed_refused_by_default(rediss_url: str) -> None:
+    """Verification is on unless asked otherwise: the self-signed certificate is refused."""
+    settings = Settings.from_env({"REDIS_URL": rediss_url})
+    client = connect(redis_url(settings), role="web")
+
+    with pytest.raises(redis.ConnectionError, match="certificate verify failed"):
+        client.ping()
+
+
+def test_redis_tls_none_lets_the_web_client_in(rediss_url: str) -> None:
+    """With REDIS_SSL_CERT_REQS=none the web's client talks to Redis over TLS."""
+    settings = Settings.from_env({"REDIS_URL": rediss_url, "REDIS_SSL_CERT_REQS": "none"})
+    client = connect(redis_url(settings), role="web")
+
+    assert client.ping()
+    client.close()
+
+
+def test_redis_tls_none_reaches_the_worker_and_its_scheduler(
+    rediss_url: str, redis_client: redis.Redis
+) -> None:
+    """The RQ worker runs a queued job and its scheduler (a connection RQ derives from the
+    worker's) releases a scheduled one, both over the unverified TLS connection."""
+    settings = Settings.from_env({"REDIS_URL": rediss_url, "REDIS_SSL_CERT_REQS": "none"})
+    worker = make_worker(settings, name="tls-test-worker")
+    queue = make_queue(worker.connection)
+    now = queue.enqueue_call("builtins.len", args=("abc",))
+    later = queue.enqueue_at(datetime.now(UTC) - timedelta(seconds=1), "builtins.len", "ab")
+
+    worker.work(burst=True, with_scheduler=True)
+
+    assert (JobStatus.FINISHED, JobStatus.FINISHED) == (
+        now.get_status(refresh=True),
+        later.get_status(refresh=True),
+    )
+    worker.connection.close()
