@@ -12,6 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 EVENT_NAMES = ("opportunity.created", "opportunity.updated", "opportunity.deleted")
+# A sweep makes one event per opportunity it lists, with this action and the sweep's name.
+SWEPT = "swept"
+SWEEP_TRIGGER_PREFIX = "sweep:"
 
 
 class EnvelopeError(ValueError):
@@ -36,11 +39,20 @@ class Event:
     lead_id: str | None = None
     request_id: str | None = None
     subscription_id: str | None = None
+    sweep: str | None = None  # the sweep rule whose run made this event (action "swept")
 
     @property
     def name(self) -> str:
         """`opportunity.updated` and the like, as rules name triggers."""
         return f"{self.object_type}.{self.action}"
+
+    @property
+    def trigger(self) -> str:
+        """The trigger rules must name to run on this event: its name, or for a sweep's
+        event `sweep:<the sweep rule's name>`, which no rule on Close's events names."""
+        if self.action == SWEPT:
+            return f"{SWEEP_TRIGGER_PREFIX}{self.sweep}"
+        return self.name
 
     @property
     def state(self) -> Mapping[str, Any]:
@@ -72,6 +84,7 @@ class Event:
             "lead_id": self.lead_id,
             "request_id": self.request_id,
             "subscription_id": self.subscription_id,
+            **({"sweep": self.sweep} if self.sweep is not None else {}),
         }
 
 
@@ -127,7 +140,32 @@ def event_from_dict(raw: Mapping[str, Any], *, subscription_id: str | None = Non
         request_id=_optional_str(raw.get("request_id"), "request_id"),
         subscription_id=subscription_id
         or _optional_str(raw.get("subscription_id"), "subscription_id"),
+        sweep=_sweep(raw),
     )
+
+
+def swept_event(opportunity: Mapping[str, Any], *, sweep: str, moment: datetime) -> Event:
+    """The event a sweep makes of one listed opportunity: `moment` (the run's scheduled
+    time) is when it happened, so a resumed run makes the very same event again."""
+    object_id = str(opportunity["id"])
+    return Event(
+        id=f"sweep-{sweep}-{object_id}",
+        object_type="opportunity",
+        action=SWEPT,
+        object_id=object_id,
+        date_created=moment,
+        date_updated=moment,
+        data=dict(opportunity),
+        lead_id=_optional_str(opportunity.get("lead_id"), "lead_id"),
+        sweep=sweep,
+    )
+
+
+def _sweep(raw: Mapping[str, Any]) -> str | None:
+    sweep = _optional_str(raw.get("sweep"), "sweep")
+    if raw.get("action") == SWEPT and not sweep:
+        raise EnvelopeError("a swept event needs sweep: the name of the sweep rule that made it")
+    return sweep
 
 
 def _required_str(raw: Mapping[str, Any], key: str) -> str:

@@ -11,9 +11,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from service.events import Event
-from service.rules.dates import resolve_date_expr, utc_iso
+from service.rules.dates import as_local_date, parse_date_value, resolve_date_expr, utc_iso
 from service.rules.fields import STATUS_FIELD, custom_ref, field_ref
-from service.rules.model import Action, ActionKind, DateExpr, Metadata, NowExpr, Rule, TemplateExpr
+from service.rules.model import (
+    Action,
+    ActionKind,
+    DateExpr,
+    DateOfExpr,
+    Metadata,
+    NowExpr,
+    Rule,
+    TemplateExpr,
+)
 from service.rules.templates import TemplateRenderError, render_template
 
 
@@ -62,8 +71,8 @@ def _resolve(action: Action, rule: Rule, event: Event, metadata: Metadata | None
         action.value if action.kind != "set" and isinstance(action.value, list) else [action.value]
     )
     try:
-        written = [_written(v, rule, event) for v in values]
-    except TemplateRenderError as e:
+        written = [_written(v, rule, event, metadata) for v in values]
+    except (TemplateRenderError, UnavailableValueError) as e:
         return Resolved(failures=(str(e),))
     return Resolved(parts=tuple(Part(rule.name, action.kind, ref.key, v, current) for v in written))
 
@@ -82,9 +91,15 @@ def _status(action: Action, rule: Rule, event: Event, metadata: Metadata | None)
     return Resolved(parts=(Part(rule.name, "set", "status_id", status.id, current),))
 
 
-def _written(value: Any, rule: Rule, event: Event) -> Any:
+class UnavailableValueError(ValueError):
+    """A value read from the opportunity (date_of) is not there: the rule does not fire."""
+
+
+def _written(value: Any, rule: Rule, event: Event, metadata: Metadata | None) -> Any:
     if isinstance(value, list):
-        return [_written(item, rule, event) for item in value]
+        return [_written(item, rule, event, metadata) for item in value]
+    if isinstance(value, DateOfExpr):
+        return _date_of(value, event, metadata, rule.timezone)
     if isinstance(value, TemplateExpr):
         return render_template(value, event=event, timezone=rule.timezone)
     if isinstance(value, DateExpr):
@@ -92,3 +107,13 @@ def _written(value: Any, rule: Rule, event: Event) -> Any:
     if isinstance(value, NowExpr):
         return utc_iso(event.date_created)
     return value
+
+
+def _date_of(expr: DateOfExpr, event: Event, metadata: Metadata | None, tz: str) -> str:
+    """The local date of the first of the fields that holds a date or a datetime."""
+    for field in expr.fields:
+        ref = field_ref(field, metadata)
+        found = parse_date_value(ref.read(event.state)) if ref is not None else None
+        if found is not None:
+            return as_local_date(found, tz).isoformat()
+    raise UnavailableValueError(f"{expr.text}: none of {', '.join(expr.fields)} holds a date")

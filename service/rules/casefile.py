@@ -13,7 +13,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from service.events import EnvelopeError, Event, event_from_dict, event_from_envelope
+from service.events import SWEPT, EnvelopeError, Event, event_from_dict, event_from_envelope
 from service.rules.model import CustomField, Metadata, Position, Status
 from service.rules.yamlnodes import Report, describe, keyed, position, to_python
 
@@ -24,6 +24,7 @@ CASE_KEYS = ["name", "event", "event_file", "expect"]
 EVENT_KEYS = [
     "id", "object_type", "action", "object_id", "date_created", "date_updated",
     "changed_fields", "previous_data", "data", "api_key_id", "user_id", "lead_id", "request_id",
+    "sweep",
 ]  # fmt: skip
 EXPECT_KEYS = ["fired", "not_fired", "update", "no_update", "dry_run_update", "tz_offset_hours"]
 METADATA_KEYS = ["statuses", "custom_fields"]
@@ -133,6 +134,7 @@ class CaseParser:
             "id": "ev_test",
             "object_type": "opportunity",
             "object_id": data.get("id") or "oppo_test",
+            **({"action": SWEPT} if "sweep" in raw else {}),  # a sweep's event, as sweeps make
         }
         return self._built(node, lambda: event_from_dict({**defaults, **raw}))
 

@@ -11,12 +11,18 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from service.rules import spec
-from service.rules.dates import is_date_expr_attempt
+from service.rules.dates import (
+    DATE_OF_HINT,
+    is_date_expr_attempt,
+    is_date_of_attempt,
+    parse_date_of,
+)
 from service.rules.fieldcheck import (
     VALUE_OPERATORS,
     check_choices,
     check_field,
     check_writable,
+    is_custom,
 )
 from service.rules.model import (
     Action,
@@ -25,6 +31,7 @@ from service.rules.model import (
     AnyOf,
     Condition,
     ConditionNode,
+    DateOfExpr,
     Not,
     NowExpr,
 )
@@ -217,7 +224,27 @@ def _write_text(kind: ActionKind, value: Any, node: Node, report: Report) -> Any
         return NowExpr()
     if kind == "set" and is_date_expr_attempt(value):
         return date_expr(value, node, report)
+    if kind == "set" and is_date_of_attempt(value):
+        return _date_of(value, node, report)
     return value
+
+
+def _date_of(text: str, node: Node, report: Report) -> DateOfExpr | None:
+    """`date_of(a, b)`: each field must be one that holds a date (or a custom field)."""
+    names = parse_date_of(text)
+    if names is None:
+        report.add(node, f"invalid date_of '{text}'; expected {DATE_OF_HINT}")
+        return None
+    dated = [n for n in names if is_custom(n) or _is_dated(n)]
+    for name in names:
+        if name not in dated and check_field(name, node, report):
+            report.add(node, f"date_of needs date fields; {name} holds no date")
+    return DateOfExpr(names, text.strip()) if len(dated) == len(names) else None
+
+
+def _is_dated(name: str) -> bool:
+    known = spec.OPPORTUNITY_FIELDS.get(name)
+    return known is not None and known.type in ("date", "datetime")
 
 
 def _settable(field: str, value: Any, node: Node, report: Report) -> bool:

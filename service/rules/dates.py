@@ -21,6 +21,8 @@ _UNIT_SEC = {"m": 60, "h": 3600, "d": 86400, "w": 604800}
 _UNIT_DAYS = {"d": 1, "w": 7}
 
 DATE_EXPR_HINT = "today, today+Nd, today-Nd, today+Nw or today-Nw (no spaces)"
+DATE_OF_HINT = "date_of(FIELD) or date_of(FIELD, FALLBACK, ...) with date fields"
+_DATE_OF = re.compile(r"\s*date_of\s*\((.*)\)\s*")
 
 
 def parse_date_expr(text: str) -> DateExpr | None:
@@ -33,6 +35,20 @@ def parse_date_expr(text: str) -> DateExpr | None:
         return DateExpr(offset_days=0, text=text)
     days = int(amount) * _UNIT_DAYS[unit]
     return DateExpr(offset_days=days if sign == "+" else -days, text=text)
+
+
+def parse_date_of(text: str) -> tuple[str, ...] | None:
+    """The field names of `date_of(a, b)`; None when the text is not of that form."""
+    found = _DATE_OF.fullmatch(text)
+    if found is None:
+        return None
+    names = tuple(name.strip() for name in found.group(1).split(","))
+    return names if all(names) else None
+
+
+def is_date_of_attempt(text: str) -> bool:
+    """True for text meant as `date_of(...)`, so a typo is reported instead of written."""
+    return text.strip().startswith("date_of")
 
 
 def is_date_expr_attempt(text: str) -> bool:

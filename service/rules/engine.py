@@ -75,8 +75,8 @@ def judge(rule: Rule, event: Event, *, metadata: Metadata | None) -> Verdict:
     """Whether `rule` fires for `event`, with its parts, or the first reason it does not."""
     if not rule.enabled:
         return Verdict(rule, fired=False, reason="disabled")
-    if event.name not in rule.triggers:
-        return Verdict(rule, False, f"trigger {event.name} not in [{', '.join(rule.triggers)}]")
+    if event.trigger not in rule.triggers:
+        return Verdict(rule, fired=False, reason=_trigger_reason(rule, event))
     unknown = _unknown_fields(rule, metadata)
     if unknown:
         return Verdict(rule, False, _unknown_reason(unknown), unresolved=unknown)
@@ -87,6 +87,14 @@ def judge(rule: Rule, event: Event, *, metadata: Metadata | None) -> Verdict:
     if resolved.failures:
         return Verdict(rule, False, "; ".join(resolved.failures), unresolved=resolved.unresolved)
     return Verdict(rule, fired=True, parts=resolved.parts)
+
+
+def _trigger_reason(rule: Rule, event: Event) -> str:
+    if rule.sweep is not None and event.sweep is None:
+        return f"a sweep rule: it runs on its schedule ({rule.sweep.schedule.text}), not on events"
+    if rule.sweep is not None:
+        return f"a sweep rule: it runs in its own sweep, not in sweep '{event.sweep}'"
+    return f"trigger {event.trigger} not in [{', '.join(rule.triggers)}]"
 
 
 def _unknown_fields(rule: Rule, metadata: Metadata | None) -> tuple[str, ...]:

@@ -19,8 +19,16 @@ from service.errors import InvalidRulesError, Problem
 from service.rules import spec
 from service.rules.clauses import parse_actions, parse_conditions
 from service.rules.dates import is_known_timezone, known_timezones
-from service.rules.model import AllOf, Position, Rule, RuleSet
+from service.rules.find import find_conditions
+from service.rules.model import AllOf, Position, Rule, RuleSet, Sweep
 from service.rules.suggest import closest_zone, unknown
+from service.rules.sweeps import (
+    check_event_rule,
+    check_sweep_rule,
+    is_sweep_rule,
+    parse_sweep,
+    sweep_trigger,
+)
 from service.rules.yamlnodes import (
     STR_TAG,
     Report,
@@ -144,22 +152,36 @@ def _rule(node: Node, file_timezone: str, report: Report) -> Rule | None:
         if key not in fields:
             report.add(node, f"a rule needs the key '{key}'; it is missing")
     where = position(node, report.file)
+    name = _text(fields.get("name"), "name", report) or ""
+    sweeping = is_sweep_rule(fields)
+    sweep = parse_sweep(fields, report) if sweeping else None
     rule = Rule(
-        name=_text(fields.get("name"), "name", report) or "",
-        triggers=_triggers(fields, report),
-        condition=_if(fields.get("if"), where, report),
+        name=name,
+        triggers=(sweep_trigger(name),) if sweeping else _triggers(fields, report),
+        condition=_if(fields.get("if"), where, report, sweep=sweep),
         actions=parse_actions(fields["then"][1], report) if "then" in fields else (),
         timezone=_timezone(fields.get("timezone"), file_timezone, report),
         position=where,
         description=_text(fields.get("description"), "description", report, empty_ok=True) or "",
         enabled=_flag(fields, "enabled", report),
         dry_run=_flag(fields, "dry_run", report),
+        sweep=sweep,
     )
+    if sweeping:
+        check_sweep_rule(rule, fields, report)
+    else:
+        check_event_rule(rule, report)
     return rule if rule.name else None
 
 
-def _if(field: tuple[Node, Node] | None, where: Position, report: Report) -> AllOf:
-    return AllOf((), where) if field is None else parse_conditions(field[1], report)
+def _if(
+    field: tuple[Node, Node] | None, where: Position, report: Report, *, sweep: Sweep | None
+) -> AllOf:
+    """The rule's conditions; a sweep rule's find comes first, checked on every deal."""
+    found = AllOf((), where) if field is None else parse_conditions(field[1], report)
+    if sweep is None:
+        return found
+    return AllOf((*find_conditions(sweep.filters), *found.conditions), found.position)
 
 
 def _text(

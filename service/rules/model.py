@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from service.rules.cron import CronSchedule
+
 ActionKind = Literal["set", "unset", "add", "remove"]
 
 
@@ -38,6 +40,15 @@ class NowExpr:
     """`now` in a `set` action: the moment of the event, written in UTC."""
 
     text: str = "now"
+
+
+@dataclass(frozen=True)
+class DateOfExpr:
+    """`date_of(date_status_changed, date_updated)` in a `set`: the calendar date, in the
+    rule's zone, of the first of these fields that holds a date or a datetime."""
+
+    fields: tuple[str, ...]
+    text: str
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,25 @@ class Action:
 
 
 @dataclass(frozen=True)
+class FindFilter:
+    """One filter of a sweep's `find`, applied by Close's list endpoint."""
+
+    name: str  # as written: status_type, status, date_updated, query, ...
+    operator: str  # eq, in, gt, gte, lt, lte, older_than, newer_than
+    operand: Any  # text, list of text, seconds, date, datetime or DateExpr
+    position: Position
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What makes a rule a sweep rule: when it runs and which opportunities it lists."""
+
+    schedule: CronSchedule
+    filters: tuple[FindFilter, ...]
+    position: Position  # where `schedule` was written
+
+
+@dataclass(frozen=True)
 class Rule:
     """One named rule."""
 
@@ -108,6 +138,12 @@ class Rule:
     description: str = ""
     enabled: bool = True
     dry_run: bool = False
+    sweep: Sweep | None = None  # None: a rule that runs on Close's events
+
+    @property
+    def is_sweep(self) -> bool:
+        """True for a rule that runs on a schedule over listed opportunities."""
+        return self.sweep is not None
 
 
 @dataclass(frozen=True)
@@ -117,6 +153,15 @@ class RuleSet:
     rules: tuple[Rule, ...] = ()
     files: tuple[str, ...] = ()
     digest: str = ""  # short sha256 of the sources: tells which rules are in force
+
+    def rule(self, name: str) -> Rule | None:
+        """The rule with this name, if there is one."""
+        return next((rule for rule in self.rules if rule.name == name), None)
+
+    @property
+    def sweep_rules(self) -> tuple[Rule, ...]:
+        """The rules that sweep on a schedule, in evaluation order."""
+        return tuple(rule for rule in self.rules if rule.is_sweep)
 
 
 @dataclass(frozen=True)

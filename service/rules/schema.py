@@ -14,6 +14,7 @@ from service.rules.spec import (
     CONDITION_KEYWORDS,
     CUSTOM_FIELD_PATTERN,
     DURATION_PATTERN,
+    FIND_FILTERS,
     OPERATORS,
     OPPORTUNITY_FIELDS,
     RULE_KEYS,
@@ -21,6 +22,7 @@ from service.rules.spec import (
     TRIGGERS,
     WRITABLE_FIELDS,
     FieldSpec,
+    FilterSpec,
     KeySpec,
     OperandKind,
 )
@@ -70,6 +72,7 @@ def _definitions() -> dict[str, Any]:
         "condition": _condition_schema(),
         "operators": _operators_schema(),
         "action": _action_schema(),
+        "find": _find_schema(),
     }
 
 
@@ -82,6 +85,8 @@ def _rule_schema() -> dict[str, Any]:
         "timezone": {"type": "string"},
         "enabled": {"type": "boolean"},
         "dry_run": {"type": "boolean"},
+        "schedule": {"type": "string", "minLength": 1},
+        "find": {"$ref": "#/$defs/find"},
         "if": {"$ref": "#/$defs/conditions"},
         "then": {"type": "array", "items": {"$ref": "#/$defs/action"}, "minItems": 1},
     }
@@ -90,8 +95,46 @@ def _rule_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": _required(RULE_KEYS),
         "not": {"required": ["trigger", "on"]},
+        # A sweep rule has both schedule and find, and runs on them instead of triggers.
+        "dependentRequired": {"schedule": ["find"], "find": ["schedule"]},
+        "dependentSchemas": {
+            "schedule": {"not": {"anyOf": [{"required": ["trigger"]}, {"required": ["on"]}]}}
+        },
         "properties": {name: _described(RULE_KEYS[name], s) for name, s in value_schemas.items()},
     }
+
+
+def _find_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            f.name: {**_filter_schema(f), "description": f.description}
+            for f in FIND_FILTERS.values()
+        },
+    }
+
+
+def _filter_schema(spec: FilterSpec) -> dict[str, Any]:
+    text: dict[str, Any] = {"type": "string", "minLength": 1}
+    if spec.choices is not None:
+        text = {"enum": list(spec.choices)}
+    operands: dict[str, Any] = {
+        "eq": text,
+        "in": {"type": "array", "items": text, "minItems": 1},
+        **{op: _operand_schema("ordered") for op in ("gt", "gte", "lt", "lte")},
+        "older_than": _operand_schema("duration"),
+        "newer_than": _operand_schema("duration"),
+    }
+    ranges = {
+        "type": "object",
+        "minProperties": 1,
+        "additionalProperties": False,
+        "properties": {op: operands[op] for op in spec.operators},
+    }
+    if spec.kind == "date":
+        return ranges
+    return {"anyOf": [text, ranges]} if spec.operators else text
 
 
 def _condition_schema() -> dict[str, Any]:

@@ -44,6 +44,18 @@ class ActionSpec:
 
 
 @dataclass(frozen=True)
+class FilterSpec:
+    """One filter a sweep's `find` may use: a server-side filter of Close's list endpoint."""
+
+    name: str  # as written in find
+    param: str  # Close's query parameter
+    kind: Literal["exact", "date", "text"]
+    description: str
+    operators: tuple[str, ...] = ()  # beside a bare value; exact: eq, in; date: gt ... newer_than
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
 class FieldSpec:
     """One field of Close's opportunity, as rules may read (and perhaps write) it."""
 
@@ -105,8 +117,15 @@ OPPORTUNITY_FIELDS: Mapping[str, FieldSpec] = {
         FieldSpec("integration_links", "list", "Links added by integrations."),
         FieldSpec("is_stalled", "boolean", "True when Close considers the deal stalled."),
         FieldSpec("stall_status", "text", "Why Close considers the deal stalled."),
+        FieldSpec(
+            "date_status_changed",
+            "datetime",
+            "Sweeps only: when the deal moved to its status (Close's status-change activity).",
+        ),
     )
 }
+# Fields dealkeeper works out itself, for sweeps: no event carries them.
+SWEEP_ONLY_FIELDS = ("date_status_changed",)
 WRITABLE_FIELDS = tuple(f.name for f in OPPORTUNITY_FIELDS.values() if f.writable)
 
 TRIGGERS: Mapping[str, str] = {
@@ -149,6 +168,18 @@ RULE_KEYS: Mapping[str, KeySpec] = {
         KeySpec("timezone", "IANA time zone of this rule's dates; overrides the file's.", None),
         KeySpec("enabled", "false turns the rule off.", True),
         KeySpec("dry_run", "true logs the rule's update instead of sending it.", False),
+        KeySpec(
+            "schedule",
+            "Makes a sweep rule: when it runs, as cron (minute hour day month weekday) in the "
+            "rule's timezone, e.g. '0 6 * * 1-5'.",
+            None,
+        ),
+        KeySpec(
+            "find",
+            "A sweep rule's filters, applied by Close: which opportunities it lists, e.g. "
+            "{status_type: active, date_updated: {older_than: 60d}}; {} lists every one.",
+            None,
+        ),
         KeySpec("if", "Conditions that must all hold; absent means always.", None),
         KeySpec(
             "then", "Actions, merged with those of every other rule that fired.", required=True
@@ -184,6 +215,37 @@ OPERATORS: Mapping[str, OperatorSpec] = {
         ),
     )
 }
+
+# Operators that read a change: a sweep sees each deal as it is, so they never hold there.
+CHANGE_OPERATORS = ("changed", "changed_from", "changed_to")
+
+_EXACT = ("eq", "in")
+_DATE = ("gt", "gte", "lt", "lte", "older_than", "newer_than")
+FIND_FILTERS: Mapping[str, FilterSpec] = {
+    f.name: f
+    for f in (
+        FilterSpec(
+            "status_type", "status_type", "exact", "active, won or lost.", _EXACT, STATUS_TYPES
+        ),
+        FilterSpec("status", "status_label", "exact", "The status label, e.g. Won.", _EXACT),
+        FilterSpec("status_label", "status_label", "exact", "The status label.", _EXACT),
+        FilterSpec("status_id", "status_id", "exact", "The status id, stat_...", _EXACT),
+        FilterSpec("user_id", "user_id", "exact", "The owner's user id, user_...", _EXACT),
+        FilterSpec("lead_id", "lead_id", "exact", "The lead's id, lead_...", ("eq",)),
+        FilterSpec(
+            "value_period", "value_period", "exact", "How often the value recurs.", _EXACT,
+            VALUE_PERIODS,
+        ),
+        FilterSpec("date_created", "date_created", "date", "When it was created.", _DATE),
+        FilterSpec("date_updated", "date_updated", "date", "When it last changed.", _DATE),
+        FilterSpec("date_won", "date_won", "date", "The day it was won.", _DATE),
+        FilterSpec("query", "query", "text", "Close's search query, e.g. 'note:important'."),
+        FilterSpec(
+            "lead_saved_search_id", "lead_saved_search_id", "text",
+            "Only deals of the leads in this Smart View (save_...).",
+        ),
+    )
+}  # fmt: skip
 
 CONDITION_KEYWORDS: Mapping[str, str] = {
     "any": "A list of conditions of which at least one must hold.",

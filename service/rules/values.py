@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from service.rules.dates import parse_date_value
-from service.rules.model import DateExpr, NowExpr, TemplateExpr
+from service.rules.model import DateExpr, DateOfExpr, NowExpr, TemplateExpr
 
 
 def is_number(value: Any) -> bool:
@@ -60,7 +60,7 @@ def is_empty(value: Any) -> bool:
 
 def show(value: Any) -> str:
     """A value as explanations print it: JSON-like, dates in ISO form."""
-    if isinstance(value, DateExpr | NowExpr | TemplateExpr):
+    if isinstance(value, DateExpr | DateOfExpr | NowExpr | TemplateExpr):
         return value.text
     if isinstance(value, date):
         return value.isoformat()

@@ -86,7 +86,7 @@ def test_rulefiles_broken_edit_keeps_the_last_good_rules(
     assert [
         f"{folder}/rules.yaml:2:5: a rule needs the key 'then'; it is missing",
         f"{folder}/rules.yaml:3:5: unknown key 'thne'; did you mean 'then'? (expected one of "
-        "name, description, trigger, on, timezone, enabled, dry_run, if, then)",
+        "name, description, trigger, on, timezone, enabled, dry_run, schedule, find, if, then)",
     ] == rules.problems
 
 

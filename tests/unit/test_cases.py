@@ -205,7 +205,7 @@ def test_cases_metadata_applies_and_expected_keys_resolve_to_ids() -> None:
                 "rules/x.test.yaml:3:58: unknown key 'chnaged_fields'; did you mean "
                 "'changed_fields'? (expected one of id, object_type, action, object_id, "
                 "date_created, date_updated, changed_fields, previous_data, data, api_key_id, "
-                "user_id, lead_id, request_id)",
+                "user_id, lead_id, request_id, sweep)",
                 "rules/x.test.yaml:4:13: expect needs at least one of fired, not_fired, update, "
                 "no_update,"
                 " dry_run_update, tz_offset_hours",

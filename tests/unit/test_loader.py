@@ -349,7 +349,7 @@ RULE_MISTAKES = [
         [
             "rules/x.yaml:2:5: a rule needs the key 'then'; it is missing",
             "rules/x.yaml:3:5: unknown key 'thne'; did you mean 'then'? (expected one of name, "
-            "description, trigger, on, timezone, enabled, dry_run, if, then)",
+            "description, trigger, on, timezone, enabled, dry_run, schedule, find, if, then)",
         ],
     ),
     (
@@ -661,7 +661,7 @@ def test_loader_collects_every_problem_of_every_file_sorted() -> None:
         "rules/b.yaml:3:13: unknown action 'sett'; did you mean 'set'? (expected one of set, "
         "unset, add, remove)",
         "rules/b.yaml:4:5: unknown key 'thne'; did you mean 'then'? (expected one of name, "
-        "description, trigger, on, timezone, enabled, dry_run, if, then)",
+        "description, trigger, on, timezone, enabled, dry_run, schedule, find, if, then)",
     ] == [str(p) for p in caught.value.problems]
 
 

@@ -1,0 +1,70 @@
+"""Demo data with a past, for sweeps: deals created over the last year, some left alone
+for months, won deals without date_won, lost deals still showing confidence.
+
+    with FakeClose() as fake:
+        seed_aged(fake, count=2400, now=datetime.now(UTC))
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from typing import Any
+
+from service.fakeclose.server import FakeClose
+
+SEGMENTS = ("Enterprise", "Mid-Market", "SMB", "Stale")
+KINDS = ("Active", "Won", "Lost")
+KIND_WEIGHTS = (60, 25, 15)
+
+
+def seed_aged(
+    fake: FakeClose,
+    *,
+    count: int,
+    now: datetime,
+    seed: int = 0,
+    days: int = 365,
+    weights: tuple[int, int, int] = KIND_WEIGHTS,
+) -> list[str]:
+    """Add the Segment field (if missing) and `count` deals created over the `days` before
+    `now`, active, won and lost by `weights`; their ids.
+
+    The same arguments give the same deals (ids stay random, as Close's are)."""
+    if not any(f["name"] == "Segment" for f in fake.store.custom_fields.values()):
+        fake.add_custom_field(
+            "Segment", type="choices", accepts_multiple_values=True, choices=list(SEGMENTS)
+        )
+    rng = random.Random(seed)
+    return [
+        fake.add_opportunity(**aged_fields(fake, rng, now=now, days=days, weights=weights))["id"]
+        for _ in range(count)
+    ]
+
+
+def aged_fields(
+    fake: FakeClose,
+    rng: random.Random,
+    *,
+    now: datetime,
+    days: int = 365,
+    weights: tuple[int, int, int] = KIND_WEIGHTS,
+) -> dict[str, Any]:
+    """One deal's fields: created in the `days` before `now`, last changed since then."""
+    created = now - timedelta(days=rng.uniform(1, days))
+    updated = created + (now - created) * rng.random()
+    kind = rng.choices(KINDS, weights=weights)[0]
+    fields: dict[str, Any] = {
+        "status_id": fake.status_id(kind),
+        "value": rng.randrange(10, 5000) * 1000,
+        "confidence": rng.choice((10, 25, 50, 75, 90)),
+        "date_created": created.isoformat(timespec="microseconds"),
+        "date_updated": updated.isoformat(timespec="microseconds"),
+        "custom.Segment": [rng.choice(SEGMENTS[:3])],
+    }
+    if kind == "Won":
+        fields["confidence"] = 100
+        fields["date_won"] = None if rng.random() < 0.2 else updated.date().isoformat()
+    if kind == "Lost":
+        fields["confidence"] = rng.choice((0, 0, 10, 25))
+    return fields
