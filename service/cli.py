@@ -18,6 +18,7 @@ from service.commands.history import history
 from service.commands.ops import status, subscribe, subscription
 from service.commands.replay import backtest, explain
 from service.commands.rules import schema, test_rules, validate
+from service.commands.sweep import sweep_command
 from service.errors import DealkeeperError
 from service.rules import load_rules_path
 from service.settings import DEFAULT_PORT, Settings
@@ -144,6 +145,7 @@ cli.add_command(catch_up_command)
 cli.add_command(subscribe)
 cli.add_command(subscription)
 cli.add_command(status)
+cli.add_command(sweep_command)
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ JOB_TIMEOUT_SEC = 60
 WORKER_TTL_SEC = 60
 MAINTENANCE_INTERVAL_SEC = 30
 HEARTBEAT_MARGIN_SEC = 10
+MAINTENANCE_LOCK_TTL_SEC = 60
 JOB_RESULT_TTL_SEC = 3600
 JOB_FAILURE_TTL_SEC = 30 * 24 * 3600
 # Transient failures (5xx, timeouts, Redis blips) come back after these waits, then park.

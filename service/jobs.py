@@ -26,7 +26,7 @@ from service.adapters.close import CloseAPI, close_api_for
 from service.adapters.history import History
 from service.adapters.loopguard import LoopGuard
 from service.adapters.metadata import MetadataCache
-from service.adapters.ordering import predecessors, remove_pending
+from service.adapters.ordering import predecessors
 from service.adapters.ownwrites import OwnWrites
 from service.adapters.queue import opportunity_lock
 from service.adapters.ratelimit import SharedRateLimiter
@@ -40,6 +40,7 @@ from service.errors import (
     OpportunityBusyError,
 )
 from service.events import Event, event_from_dict
+from service.finish import Outcome, finish
 from service.reconcile import reconcile
 from service.rules import Metadata, Plan, RuleSet, make_plan
 from service.settings import Settings
@@ -48,8 +49,6 @@ log = logging.getLogger("dealkeeper.jobs")
 # How long a job waits in-process for an older event of its opportunity that is running.
 ORDER_WAIT_SEC = 2.0
 ORDER_POLL_SEC = 0.02
-
-Outcome = dict[str, Any]
 
 
 @dataclass
@@ -67,8 +66,13 @@ class JobContext:
     lock_wait_sec: float = defaults.OPPORTUNITY_LOCK_WAIT_SEC
     job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC
     catchup_interval_sec: int = 0  # 0: no automatic catch-up from this process
-    # Called with (event, plan or None, outcome) after every event: history, metrics.
+    # Called with (event, plan or None, outcome) after every event.
     on_finish: list[Callable[[Event, Plan | None, Outcome], None]] = field(default_factory=list)
+    # Called with (pipeline, event, plan or None, outcome) to add their writes (history) to
+    # the job's final pipeline: one round trip for all of a job's bookkeeping.
+    finish_writers: list[Callable[[Any, Event, Plan | None, Outcome], None]] = field(
+        default_factory=list
+    )
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
         job_timeout_sec=settings.tuning.job_timeout_sec,
         catchup_interval_sec=settings.tuning.catchup_interval_sec,
     )
-    context.on_finish.append(History(connection).on_job_finished)
+    context.finish_writers.append(History(connection).record_finished)
     return context
 
 
@@ -143,8 +147,11 @@ def process_event(event_data: dict[str, Any]) -> Outcome | Retry:
 
 
 def _process(event: Event, *, job_id: str | None) -> Outcome | Retry:
+    context = installed()
     try:
-        return handle_event(event, context=installed(), job_id=job_id)
+        # Close's answers are counted in the job's final pipeline, not one round trip each.
+        with context.stats.deferred():
+            return handle_event(event, context=context, job_id=job_id)
     except NotYetDueError as error:
         log.info("event_rescheduled", extra={"reason": str(error)})
         interval = 0 if error.queued_only else 1
@@ -166,10 +173,10 @@ def handle_event(event: Event, *, context: JobContext, job_id: str | None = None
     """Decide and, when needed, make the one call for this event."""
     started = time.perf_counter()
     if context.own_writes.is_own(event):
-        return _finish(context, "own_change", started, event=event, job_id=job_id)
+        return finish(context, "own_change", started, event=event, job_id=job_id)
     planned = plan_event(event, context=context)
     if planned.plan.ignored or not planned.plan.has_update:
-        return _finish(context, "no_update", started, event=event, plan=planned.plan, job_id=job_id)
+        return finish(context, "no_update", started, event=event, plan=planned.plan, job_id=job_id)
     if job_id is not None:
         _wait_for_turn(event, context=context, job_id=job_id)
     with opportunity_lock(
@@ -185,7 +192,9 @@ def handle_event(event: Event, *, context: JobContext, job_id: str | None = None
 def plan_event(event: Event, *, context: JobContext) -> Planned:
     """The plan, asking Close again for its metadata once when a name is unknown."""
     ruleset: RuleSet = context.rules.current()
-    own = context.own_writes.known_key_ids()
+    # The engine only looks these up for the event's own api_key_id: without one (a person's
+    # change), asking Redis for them would be a round trip that cannot matter.
+    own = context.own_writes.known_key_ids() if event.api_key_id else frozenset()
     metadata = context.metadata.get()
     plan = make_plan(ruleset, event, metadata=metadata, own_api_key_ids=own)
     if plan.unresolved and metadata is not None:
@@ -234,7 +243,7 @@ def _apply(
 ) -> Outcome:
     plan = planned.plan
     if context.dry_run:
-        return _finish(context, "dry_run", started, event=event, plan=plan, job_id=job_id)
+        return finish(context, "dry_run", started, event=event, plan=plan, job_id=job_id)
     try:
         # One read per write: the update must still be right for the deal as it is now.
         current = context.close.get_opportunity(plan.opportunity_id)
@@ -247,17 +256,15 @@ def _apply(
             own_api_key_ids=planned.own_api_key_ids,
         )
         if not plan.has_update:
-            return _finish(context, "stale", started, event=event, plan=plan, job_id=job_id)
+            return finish(context, "stale", started, event=event, plan=plan, job_id=job_id)
         _guard_against_loops(plan, context=context)
         context.own_writes.expect(plan.opportunity_id, plan.update)
         context.close.update_opportunity(
             plan.opportunity_id, plan.update, tz_offset_hours=plan.tz_offset_hours
         )
     except CloseNotFoundError:
-        return _finish(context, "opportunity_gone", started, event=event, plan=plan, job_id=job_id)
-    context.loop_guard.count(plan.opportunity_id, plan.update)
-    context.stats.observe_lag_since(event.date_created)
-    return _finish(context, "applied", started, event=event, plan=plan, job_id=job_id)
+        return finish(context, "opportunity_gone", started, event=event, plan=plan, job_id=job_id)
+    return finish(context, "applied", started, event=event, plan=plan, job_id=job_id)
 
 
 def _guard_against_loops(plan: Plan, *, context: JobContext) -> None:
@@ -270,62 +277,3 @@ def _guard_against_loops(plan: Plan, *, context: JobContext) -> None:
             f"{', '.join(plan.fired)}); the event is parked and the field left alone. "
             "Fix the rules, then run `dealkeeper failed retry` on it."
         )
-
-
-_LOG_EVENTS = {
-    "applied": "plan_applied",
-    "dry_run": "plan_applied",
-    "no_update": "plan_skipped",
-    "stale": "plan_skipped",
-    "own_change": "event_ignored",
-    "opportunity_gone": "opportunity_gone",
-}
-
-
-def _finish(
-    context: JobContext,
-    outcome: str,
-    started: float,
-    *,
-    event: Event,
-    plan: Plan | None = None,
-    job_id: str | None = None,
-) -> Outcome:
-    """Count, strike the event off its opportunity's pending list, log the one canonical
-    line, and return the job's result."""
-    if job_id is not None:
-        remove_pending(context.connection, event, job_id=job_id)
-    result = _result(outcome, event, plan)
-    _count(context, outcome, plan)
-    result["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
-    extra = {**result, "dry_run": outcome == "dry_run"}
-    if plan is not None and plan.reasons_not_fired:
-        extra["not_fired"] = dict(plan.reasons_not_fired)
-    level = logging.WARNING if outcome == "opportunity_gone" else logging.INFO
-    log.log(level, _LOG_EVENTS[outcome], extra=extra)
-    for hook in context.on_finish:
-        hook(event, plan, result)
-    return result
-
-
-def _result(outcome: str, event: Event, plan: Plan | None) -> Outcome:
-    result: Outcome = {"outcome": outcome, "event_type": event.name}
-    if plan is None:
-        return result
-    result.update(fired=list(plan.fired), update=dict(plan.update))
-    if plan.dry_run_update:
-        result["dry_run_update"] = dict(plan.dry_run_update)
-    if plan.ignored:
-        result["ignored"] = plan.ignored
-    stale = [d.field for d in plan.dropped if d.rule == ""]
-    if stale:
-        result["dropped_as_stale"] = stale
-    return result
-
-
-def _count(context: JobContext, outcome: str, plan: Plan | None) -> None:
-    with context.connection.pipeline(transaction=False) as pipe:
-        context.stats.incr("events_total", target=pipe, outcome=outcome)
-        for rule in plan.fired if plan is not None else ():
-            context.stats.incr("rules_fired_total", target=pipe, rule=rule)
-        pipe.execute()

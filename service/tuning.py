@@ -16,9 +16,11 @@ from service import defaults
 class Tuning:
     """Rate limit, job timing, recovery and loop-guard settings."""
 
-    # Requests per second, per Close endpoint group, for all processes together. Close's
-    # documented example limit is 20/s per API key; staying under it keeps 429s rare.
-    close_rate_limit_per_sec: float = defaults.CLOSE_RATE_LIMIT_PER_SEC
+    # Requests per second, per Close endpoint group, for all processes together. None (the
+    # default): pace at 97% of the limit Close states in its `ratelimit` header, and at
+    # CLOSE_RATE_LIMIT_PER_SEC (under Close's documented 20/s) until it has stated one. Set:
+    # never faster than this either (other integrations share the organization's limit).
+    close_rate_limit_per_sec: float | None = None
     close_read_timeout_sec: float = defaults.CLOSE_READ_TIMEOUT_SEC
     job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC
     # How soon a killed worker's job is noticed and retried (see README, "Crashes").
@@ -31,8 +33,12 @@ class Tuning:
     def from_env(cls, env: Mapping[str, str], problems: list[str]) -> Tuning:
         """Read the knobs; each mistake is appended to `problems`."""
         return cls(
-            close_rate_limit_per_sec=_number(
-                env, "CLOSE_RATE_LIMIT", defaults.CLOSE_RATE_LIMIT_PER_SEC, problems, low=0.1
+            close_rate_limit_per_sec=(
+                _number(
+                    env, "CLOSE_RATE_LIMIT", defaults.CLOSE_RATE_LIMIT_PER_SEC, problems, low=0.1
+                )
+                if (env.get("CLOSE_RATE_LIMIT") or "").strip()
+                else None
             ),
             close_read_timeout_sec=_number(
                 env, "CLOSE_READ_TIMEOUT", defaults.CLOSE_READ_TIMEOUT_SEC, problems, low=0.1

@@ -138,11 +138,14 @@ def _accept(event: Event, intake: Intake) -> tuple[Response, int]:
         stats=intake.stats,
         job_timeout_sec=intake.settings.tuning.job_timeout_sec,
     )
+    # The request's one INFO line is gunicorn's `request_served`, which carries the bound
+    # fields; a second line per webhook cost about 7% of the intake's time.
+    logs.bind(job_id=queued.job_id, queued=not queued.duplicate)
     if queued.duplicate:
         _count(intake, "duplicate")
-        log.info("webhook_duplicate", extra={"job_id": queued.job_id})
+        log.debug("webhook_duplicate")
         return jsonify(status="duplicate", job_id=queued.job_id), 200
-    log.info("webhook_received", extra={"job_id": queued.job_id})
+    log.debug("webhook_received")
     return jsonify(status="queued", job_id=queued.job_id), 202
 
 

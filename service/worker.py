@@ -15,17 +15,18 @@ import logging
 import time
 from types import TracebackType
 
-from rq import SimpleWorker
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from service import catchup, defaults, jobs, logs
 from service.adapters.history import History, history_entry
-from service.adapters.queue import connect, make_queue, redis_url
+from service.adapters.queue import EventQueue, LeanSimpleWorker, connect, make_queue, redis_url
 from service.adapters.stats import Stats
+from service.adapters.sweepstore import SweepStore
 from service.errors import CloseClientError, LoopSuspectedError
 from service.events import EnvelopeError, event_from_dict
 from service.settings import Settings
+from service.sweeps import schedule as sweeps
 
 log = logging.getLogger("dealkeeper.worker")
 PERMANENT_ERRORS = (CloseClientError, EnvelopeError, LoopSuspectedError)
@@ -58,7 +59,7 @@ def _remember_parked(job: Job, *, reason: str, status: int | None) -> None:
     History(job.connection).record(entry)
 
 
-class DealkeeperWorker(SimpleWorker):
+class DealkeeperWorker(LeanSimpleWorker):
     """SimpleWorker whose started-job entries expire soon after the job timeout.
 
     SimpleWorker sends no heartbeat while a job runs, so RQ keeps a running job's entry for
@@ -66,24 +67,36 @@ class DealkeeperWorker(SimpleWorker):
     Ten seconds past the timeout is enough: the job cannot be running any more by then.
     """
 
+    plans_sweeps = False  # make_worker turns it on when a Close key lets sweeps list deals
+
     def get_heartbeat_ttl(self, job: Job) -> int:
         timeout = job.timeout if job.timeout and job.timeout > 0 else defaults.JOB_TIMEOUT_SEC
         return int(timeout) + defaults.HEARTBEAT_MARGIN_SEC
+
+    def run_maintenance_tasks(self) -> None:
+        """RQ's maintenance (at start, then every maintenance interval), and the sweeps due
+        soon scheduled, once across all workers (service/sweeps/schedule.py)."""
+        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]  # RQ leaves it untyped
+        if self.plans_sweeps:
+            sweeps.plan_safely(jobs.installed().rules, store=SweepStore(self.connection))
 
 
 def make_worker(settings: Settings, *, name: str | None = None) -> DealkeeperWorker:
     """A worker on the event queue, with the job context installed."""
     connection = connect(redis_url(settings), role="worker")
     jobs.install(jobs.build_context(settings, connection=connection))
-    return DealkeeperWorker(
+    worker = DealkeeperWorker(
         [make_queue(connection)],
         connection=connection,
         serializer=JSONSerializer,
         exception_handlers=[park_permanent_failures],
         name=name,
+        queue_class=EventQueue,
         worker_ttl=settings.tuning.worker_ttl_sec,
         maintenance_interval=settings.tuning.maintenance_interval_sec,
     )
+    worker.plans_sweeps = bool(settings.close_api_key)
+    return worker
 
 
 def run_worker(settings: Settings, *, burst: bool = False, name: str | None = None) -> bool:

@@ -149,7 +149,7 @@ class CloseClient:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._api_key = api_key
         self._owns_session = session is None
-        self._session = requests.Session() if session is None else session
+        self._session = _session_for(self.base_url) if session is None else session
         self._timeout = (connect_timeout_sec, read_timeout_sec)
         self._max_attempts = max_attempts
         self._max_inline_wait_sec = max_inline_wait_sec
@@ -390,6 +390,20 @@ class DryRunClose:
         if self._reader is None:
             raise CloseUnavailableError("dry-run without CLOSE_API_KEY cannot read from Close")
         return self._reader
+
+
+def _session_for(base_url: str) -> requests.Session:
+    """A session that reads proxy and CA-bundle settings from the environment once.
+
+    requests re-reads them (walking all of os.environ) on every request, about 1 ms a call
+    here; every request of ours goes to one base URL, so once is enough.
+    """
+    session = requests.Session()
+    found = session.merge_environment_settings(base_url, {}, None, None, None)
+    session.proxies.update(found["proxies"])
+    session.verify = found["verify"]
+    session.trust_env = False
+    return session
 
 
 def close_api_for(settings: Settings, **options: Any) -> CloseAPI:

@@ -29,8 +29,17 @@ HISTORY_INDEX = "dk:history-index"
 HISTORY_TTL_SEC = 30 * 24 * 3600
 HISTORY_PER_OPPORTUNITY = 100
 HISTORY_MAX_OPPORTUNITIES = 100_000
-# Trimming past the cap costs a second round trip; doing a batch at once keeps it rare.
+# Past the cap, this share of the cap is forgotten at once, so trimming stays rare.
 TRIM_BATCH_FRACTION = 0.01
+# KEYS[1]: the index; ARGV: the cap, the batch, the list key prefix. Pops the oldest
+# opportunities past the cap (at least a batch) and deletes their lists.
+_TRIM = """
+local excess = redis.call('ZCARD', KEYS[1]) - tonumber(ARGV[1])
+if excess <= 0 then return 0 end
+local oldest = redis.call('ZPOPMIN', KEYS[1], math.max(excess, tonumber(ARGV[2])))
+for i = 1, #oldest, 2 do redis.call('DEL', ARGV[3] .. oldest[i]) end
+return #oldest / 2
+"""
 # What Close answered, by job outcome: a PUT was sent for these two only (4xx answers park
 # the job before it finishes; other outcomes make no call).
 CLOSE_STATUS_BY_OUTCOME = {"applied": 200, "opportunity_gone": 404}
@@ -110,8 +119,13 @@ class History:
 
     def on_job_finished(self, event: Event, plan: Plan | None, result: Mapping[str, Any]) -> None:
         """A JobContext.on_finish hook: record the event a job has just finished with."""
+        self.record(self._entry_for(event, plan, result))
+
+    def _entry_for(
+        self, event: Event, plan: Plan | None, result: Mapping[str, Any]
+    ) -> HistoryEntry:
         outcome = str(result.get("outcome", "unknown"))
-        entry = history_entry(
+        return history_entry(
             event,
             outcome=outcome,
             processed_at=self._clock(),
@@ -119,26 +133,39 @@ class History:
             close_status=CLOSE_STATUS_BY_OUTCOME.get(outcome),
             detail="dry run: nothing was sent to Close" if outcome == "dry_run" else "",
         )
-        self.record(entry)
 
-    def record(self, entry: HistoryEntry) -> bool:
-        """Add the entry (one round trip); False, logged, when Redis could not take it."""
-        key = HISTORY_PREFIX + entry.opportunity_id
+    def record(self, entry: HistoryEntry, *, target: Any = None) -> bool:
+        """Add the entry: on `target` (a job's final pipeline) when given, else in one round
+        trip of its own; False, logged, when Redis could not take it."""
+        if target is not None:
+            self._add(target, entry)
+            return True
         pipe = self._redis.pipeline(transaction=True)
+        self._add(pipe, entry)
+        try:
+            pipe.execute()
+        except redis.RedisError as error:
+            log.warning("history_not_recorded", extra={"error": str(error)})
+            return False
+        return True
+
+    def record_finished(
+        self, pipe: Any, event: Event, plan: Plan | None, result: Mapping[str, Any]
+    ) -> None:
+        """A JobContext.finish_writers entry: on_job_finished, on the job's final pipeline."""
+        self.record(self._entry_for(event, plan, result), target=pipe)
+
+    def _add(self, pipe: Any, entry: HistoryEntry) -> None:
+        key = HISTORY_PREFIX + entry.opportunity_id
         pipe.lpush(key, entry.to_json())
         pipe.ltrim(key, 0, self.per_opportunity - 1)
         pipe.expire(key, self.ttl_sec)
         pipe.zadd(HISTORY_INDEX, {entry.opportunity_id: entry.processed_at})
         pipe.zremrangebyscore(HISTORY_INDEX, "-inf", entry.processed_at - self.ttl_sec)
-        pipe.zcard(HISTORY_INDEX)
-        try:
-            tracked = pipe.execute()[-1]
-            if tracked > self.max_opportunities:
-                self._trim(tracked - self.max_opportunities)
-        except redis.RedisError as error:
-            log.warning("history_not_recorded", extra={"error": str(error)})
-            return False
-        return True
+        batch = max(1, int(self.max_opportunities * TRIM_BATCH_FRACTION))
+        # The cap is kept in the same round trip: past it, the opportunities written longest
+        # ago are forgotten, a batch at a time, their lists with them.
+        pipe.eval(_TRIM, 1, HISTORY_INDEX, self.max_opportunities, batch, HISTORY_PREFIX)
 
     def for_opportunity(self, opportunity_id: str, *, limit: int = 50) -> list[HistoryEntry]:
         """The opportunity's entries, newest first (entries that do not parse are skipped)."""
@@ -150,13 +177,6 @@ class History:
             except (ValueError, TypeError):
                 continue
         return entries
-
-    def _trim(self, excess: int) -> None:
-        """Forget the opportunities written longest ago, past the cap."""
-        batch = max(excess, int(self.max_opportunities * TRIM_BATCH_FRACTION))
-        oldest: Any = self._redis.zpopmin(HISTORY_INDEX, batch)  # [(member, score), ...]
-        if oldest:
-            self._redis.delete(*(HISTORY_PREFIX + _text(pair[0]) for pair in oldest))
 
 
 def _text(member: Any) -> str:

@@ -33,8 +33,9 @@ def add_pending(pipe: Any, event: Event, *, job_id: str) -> None:
     pipe.expire(key, defaults.DEDUPE_TTL_SEC)
 
 
-def remove_pending(connection: redis.Redis, event: Event, *, job_id: str) -> None:
-    connection.zrem(PENDING_PREFIX + event.object_id, job_id)
+def remove_pending(target: Any, event: Event, *, job_id: str) -> None:
+    """Strike the event off its opportunity's list (on a connection or a pipeline)."""
+    target.zrem(PENDING_PREFIX + event.object_id, job_id)
 
 
 def predecessors(connection: redis.Redis, event: Event, *, job_id: str) -> dict[str, bytes]:

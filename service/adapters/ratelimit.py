@@ -3,7 +3,11 @@
 Close limits requests per API key and endpoint group, across all our processes. So:
 - every request first takes a slot from a GCRA pacer kept in Redis (a few lines of Lua
   that answer "go" or "wait N ms" in one round trip, on Redis's own clock): all workers
-  together stay under CLOSE_RATE_LIMIT per group;
+  together stay under the group's pace;
+- the pace is 97% of the limit Close states in its `ratelimit: limit=N` header (kept in
+  Redis, so every process follows what any one of them saw), and CLOSE_RATE_LIMIT_PER_SEC
+  until Close has stated one; CLOSE_RATE_LIMIT, when set, is a ceiling on top. So a
+  backlog drains at nearly the rate Close allows, without 429s at its edges;
 - a 429, or a `ratelimit` header saying nothing remains, pauses the group for everyone
   until Close's reset;
 - a wait longer than a few seconds is not slept: CloseRateLimitedError sends the job back
@@ -22,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import redis
 
+from service.defaults import CLOSE_RATE_LIMIT_PER_SEC
 from service.errors import CloseRateLimitedError
 
 if TYPE_CHECKING:
@@ -29,18 +34,32 @@ if TYPE_CHECKING:
 
 PACE_PREFIX = "dk:ratelimit:pace:"
 PAUSE_PREFIX = "dk:ratelimit:pause:"
+LIMIT_PREFIX = "dk:ratelimit:limit:"
+# Share of Close's stated limit to pace at: under it, so clock and network jitter at the
+# edges of Close's windows cost no 429s, and close enough to drain at nearly its rate.
+SHARE_OF_STATED_LIMIT = 0.97
+# Close states its limits per second; a stated limit is kept this long after it was seen.
+STATED_LIMIT_TTL_SEC = 3600
 
-# KEYS[1]: the group's theoretical arrival time (ms); KEYS[2]: the group's pause (until, ms)
-# ARGV[1]: ms between requests. Returns 0 (go, slot taken) or the ms to wait first.
+# KEYS[1]: the group's theoretical arrival time (µs); KEYS[2]: the group's pause (until, ms);
+# KEYS[3]: the limit Close stated for the group (requests per second).
+# ARGV[1]: µs between requests until Close has stated a limit; ARGV[2]: the least µs between
+# requests (a configured ceiling; 0: none); ARGV[3]: the share of the stated limit to use.
+# Returns 0 (go, slot taken) or the ms to wait first. (Doubles hold µs since 1970 exactly.)
 _TAKE_SLOT = """
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local now = math.floor(now_us / 1000)
 local paused_until = tonumber(redis.call('GET', KEYS[2]) or 0)
 if paused_until > now then return paused_until - now end
 local interval = tonumber(ARGV[1])
-local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or now), now)
-if tat > now then return tat - now end
-redis.call('SET', KEYS[1], tat + interval, 'PX', interval + 1000)
+local stated = tonumber(redis.call('GET', KEYS[3]) or 0)
+if stated > 0 then interval = math.ceil(1000000 / (stated * tonumber(ARGV[3]))) end
+interval = math.max(interval, tonumber(ARGV[2]))
+local tat = math.max(tonumber(redis.call('GET', KEYS[1]) or now_us), now_us)
+if tat > now_us then return math.ceil((tat - now_us) / 1000) end
+local ttl_ms = math.ceil(interval / 1000) + 1000
+redis.call('SET', KEYS[1], string.format('%d', tat + interval), 'PX', ttl_ms)
 return 0
 """
 
@@ -71,25 +90,29 @@ class SharedRateLimiter:
         self,
         connection: redis.Redis,
         *,
-        rate_per_sec: float,
+        rate_per_sec: float | None,
         max_inline_wait_sec: float,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.interval_ms = max(1, round(1000 / rate_per_sec))
+        """`rate_per_sec`: a ceiling on the pace; None: follow Close's stated limit alone."""
+        self.interval_us = max(1, round(1_000_000 / (rate_per_sec or CLOSE_RATE_LIMIT_PER_SEC)))
+        self.ceiling_us = 0 if rate_per_sec is None else self.interval_us
         self.max_inline_wait_sec = max_inline_wait_sec
         self.sleep = sleep
+        self.clock = clock
+        self.connection = connection
         self._take = connection.register_script(_TAKE_SLOT)
         self._pause = connection.register_script(_PAUSE)
+        self._stated: dict[str, tuple[int, float]] = {}  # group -> (limit, when written)
 
     def before(self, method: str, path: str) -> None:
         """Wait for this request's slot, or raise CloseRateLimitedError when that is long."""
         group = endpoint_group(method, path)
         while True:
-            wait_ms = int(
-                self._take(
-                    keys=[PACE_PREFIX + group, PAUSE_PREFIX + group], args=[self.interval_ms]
-                )
-            )
+            keys = [PACE_PREFIX + group, PAUSE_PREFIX + group, LIMIT_PREFIX + group]
+            args = [self.interval_us, self.ceiling_us, SHARE_OF_STATED_LIMIT]
+            wait_ms = int(self._take(keys=keys, args=args))
             if wait_ms <= 0:
                 return
             wait_sec = wait_ms / 1000
@@ -104,11 +127,24 @@ class SharedRateLimiter:
             self.sleep(wait_sec)
 
     def after(self, exchange: Exchange) -> None:
-        """Pause the group for everyone when Close says its limit is reached."""
+        """Pause the group for everyone when Close says its limit is reached, and keep the
+        limit Close states for the pace."""
+        group = endpoint_group(exchange.method, exchange.path)
         pause_sec = pause_for(exchange)
         if pause_sec:
-            group = endpoint_group(exchange.method, exchange.path)
             self._pause(keys=[PAUSE_PREFIX + group], args=[max(1, round(pause_sec * 1000))])
+        info = exchange.rate_limit
+        if info is not None and info.limit:
+            self._remember_limit(group, info.limit)
+
+    def _remember_limit(self, group: str, limit: int) -> None:
+        """Write the stated limit when it changed, or before it expires: not on every answer."""
+        known = self._stated.get(group)
+        now = self.clock()
+        if known is not None and known[0] == limit and now - known[1] < STATED_LIMIT_TTL_SEC / 2:
+            return
+        self.connection.set(LIMIT_PREFIX + group, limit, ex=STATED_LIMIT_TTL_SEC)
+        self._stated[group] = (limit, now)
 
 
 def pause_for(exchange: Exchange) -> float | None:

@@ -73,6 +73,8 @@ class Stats:
         self.connection = connection
         self.clock = clock
         self._failing: set[tuple[str, str]] = set()  # this process's calls awaiting a retry
+        # Close observations a job keeps for its final pipeline (None: write at once).
+        self._deferred: list[tuple[Exchange, bool, float]] | None = None
 
     def incr(self, name: str, *, target: Any = None, amount: int = 1, **labels: str) -> None:
         """Add to a counter, on `target` (a pipeline) when given."""
@@ -107,23 +109,53 @@ class Stats:
     def observe_close(self, exchange: Exchange) -> None:
         """CloseClient's observer: count the attempt, stamp it, keep its rate-limit header.
 
-        A failed counter must not fail the Close call it describes, so Redis errors are
-        logged and dropped.
+        Inside `deferred()` the writes wait for the job's own final pipeline (one round
+        trip for all of a job's bookkeeping). Otherwise they are written at once; a failed
+        counter must not fail the Close call it describes, so Redis errors are logged and
+        dropped.
         """
-        retried = self._note_attempt(exchange)
-        method, status = exchange.method, str(exchange.status or "none")
+        observed = (exchange, self._note_attempt(exchange), self.clock())
+        if self._deferred is not None:
+            self._deferred.append(observed)
+            return
+        self._write_now([observed])
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Keep Close observations for `flush_deferred`; what is left is written at the end."""
+        self._deferred = []
+        try:
+            yield
+        finally:
+            left, self._deferred = self._deferred, None
+            if left:
+                self._write_now(left)
+
+    def flush_deferred(self, pipe: Any) -> None:
+        """Add the Close observations kept so far to `pipe`."""
+        for observed in self._deferred or ():
+            self._record_close(pipe, *observed)
+        if self._deferred:
+            self._deferred.clear()
+
+    def _write_now(self, observed: list[tuple[Exchange, bool, float]]) -> None:
         try:
             with _pipeline(self.connection, None) as pipe:
-                self.incr("close_requests_total", target=pipe, method=method, status=status)
-                if exchange.status == 429:
-                    self.incr("close_rate_limited_total", target=pipe)
-                if retried:
-                    self.incr("close_retries_total", target=pipe, method=method)
-                self.mark("last_close_call_at", target=pipe)
-                if exchange.rate_limit is not None:
-                    pipe.hset(RATE_LIMIT_KEY, mapping=self._rate_limit_fields(exchange))
+                for item in observed:
+                    self._record_close(pipe, *item)
         except redis.RedisError as error:
             log.warning("stats_not_recorded", extra={"reason": str(error)})
+
+    def _record_close(self, pipe: Any, exchange: Exchange, retried: bool, at: float) -> None:
+        method, status = exchange.method, str(exchange.status or "none")
+        self.incr("close_requests_total", target=pipe, method=method, status=status)
+        if exchange.status == 429:
+            self.incr("close_rate_limited_total", target=pipe)
+        if retried:
+            self.incr("close_retries_total", target=pipe, method=method)
+        pipe.hset(LAST_KEY, "last_close_call_at", repr(at))
+        if exchange.rate_limit is not None:
+            pipe.hset(RATE_LIMIT_KEY, mapping=self._rate_limit_fields(exchange, at))
 
     def _note_attempt(self, exchange: Exchange) -> bool:
         """Whether this attempt repeats one that failed in a retryable way."""
@@ -137,12 +169,12 @@ class Stats:
             self._failing.discard(key)
         return retried
 
-    def _rate_limit_fields(self, exchange: Exchange) -> dict[str, str]:
+    def _rate_limit_fields(self, exchange: Exchange, at: float) -> dict[str, str]:
         info = exchange.rate_limit
         assert info is not None
         values = {"limit": info.limit, "remaining": info.remaining, "reset_sec": info.reset_sec}
         fields = {k: "" if v is None else repr(v) for k, v in values.items()}
-        fields.update(seen_at=repr(self.clock()), method=exchange.method, path=exchange.path)
+        fields.update(seen_at=repr(at), method=exchange.method, path=exchange.path)
         return fields
 
     def samples(self) -> list[Sample]:

@@ -16,7 +16,7 @@ from typing import Any, cast
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from service.fakeclose import subscriptions
+from service.fakeclose import activities, subscriptions
 from service.fakeclose.eventlog import list_events
 from service.fakeclose.patch import PatchError
 from service.fakeclose.queries import (
@@ -75,6 +75,7 @@ def create_app(backend: Backend) -> Flask:
     app.register_error_handler(Exception, _unexpected)
     app.register_blueprint(api)
     app.register_blueprint(subscriptions.api)  # /webhook/
+    app.register_blueprint(activities.api)  # /activity/status_change/opportunity/
     return app
 
 
@@ -123,6 +124,7 @@ def _count_rate(backend: Backend, api_key_id: str) -> Response | None:
 
 
 def _finish(response: Response) -> Response:
+    _backend().traffic.answered(request.method, response.status_code)
     state = g.get("rate_limit")
     if state is not None:
         response.headers["ratelimit"] = state.header()

@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
-
 from service.fakeclose.app import Backend, create_app
+from service.fakeclose.keepalive import KeepAliveServer
 from service.fakeclose.store import DEFAULT_STATUSES, HUMAN_USER_ID, Actor, Store, new_id
 from service.fakeclose.subscriptions import Subscriptions, subscriptions_of
 from service.fakeclose.traffic import (
@@ -34,13 +33,6 @@ from service.fakeclose.webhooks import Delivery, WebhookDeliverer
 # How often the server loop looks for a stop request; werkzeug's 0.5 s would add up to
 # half a second to every test's teardown.
 POLL_INTERVAL_SEC = 0.02
-
-
-class _QuietHandler(WSGIRequestHandler):
-    """No access log: tests and demos inspect `FakeClose.requests` instead."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
 
 
 class FakeClose:
@@ -61,9 +53,8 @@ class FakeClose:
         self.traffic = Traffic()
         self._stopping = threading.Event()
         backend = Backend(self.store, self.traffic, dict(keys), self._stopping)
-        self._server: BaseWSGIServer = make_server(
-            host, port, create_app(backend), threaded=True, request_handler=_QuietHandler
-        )
+        # HTTP/1.1 with keep-alive, as Close's API: clients' connection pools are used.
+        self._server = KeepAliveServer(host, port, create_app(backend))
         self._thread: threading.Thread | None = None
         self._deliverer: WebhookDeliverer | None = None
         self.store.listeners.append(self._deliver)
@@ -94,6 +85,7 @@ class FakeClose:
             self._server.shutdown()
             self._thread.join()
         self._server.server_close()
+        self._server.close_connections()
         if self._deliverer is not None:
             self._deliverer.stop()
 
@@ -225,6 +217,11 @@ class FakeClose:
             for r in self.traffic.requests()
             if is_match(r.method, r.path, method_filter=method, path_prefix=path_prefix)
         ]
+
+    @property
+    def answers(self) -> dict[tuple[str, int], int]:
+        """How many answers of each (method, status) the fake gave, e.g. ("PUT", 429)."""
+        return self.traffic.answers()
 
     def clear_requests(self) -> None:
         """Forget the requests received so far."""

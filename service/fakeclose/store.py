@@ -6,13 +6,12 @@ webhook queue see changes in the order they happened.
 
 from __future__ import annotations
 
-import copy
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from service.fakeclose.eventlog import make_event
 from service.fakeclose.patch import (
@@ -68,6 +67,19 @@ class Actor:
     request_method: str
     request_path: str  # as Close reports it: "/api/v1/opportunity/oppo_.../"
     tz_offset_hours: float | None = None
+
+
+_Data = TypeVar("_Data")
+
+
+def clone(value: _Data) -> _Data:
+    """A deep copy of JSON-like data (dicts, lists and immutable scalars). copy.deepcopy,
+    which every request to the fake paid several times, took a quarter of its time."""
+    if isinstance(value, dict):
+        return cast(_Data, {key: clone(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return cast(_Data, [clone(item) for item in value])
+    return value
 
 
 def new_id(prefix: str) -> str:
@@ -159,7 +171,7 @@ class Store:
     def opportunity(self, opportunity_id: str) -> dict[str, Any]:
         """A copy of the opportunity; MissingObjectError when there is none."""
         with self.lock:
-            return copy.deepcopy(self._existing(opportunity_id))
+            return clone(self._existing(opportunity_id))
 
     def seed(self, fields: Mapping[str, Any]) -> dict[str, Any]:
         """An opportunity made without an event: writable keys are validated as in a POST,
@@ -169,7 +181,7 @@ class Store:
             opportunity = self._build(writable, user_id=HUMAN_USER_ID, today=self.today(None))
             opportunity.update({k: v for k, v in fields.items() if k not in writable})
             self.opportunities[opportunity["id"]] = derive(opportunity)
-            return copy.deepcopy(opportunity)
+            return clone(opportunity)
 
     def create(self, body: Mapping[str, Any], actor: Actor) -> dict[str, Any]:
         """POST opportunity/: returns the `created` event (its data is the new opportunity)."""
@@ -193,7 +205,7 @@ class Store:
                 if before.get(k) != after.get(k) or (k in before) != (k in after)
             )
             if not changed:
-                return copy.deepcopy(before), None
+                return clone(before), None
             after.update(
                 date_updated=self._stamp(),
                 updated_by=actor.user_id,
@@ -203,7 +215,7 @@ class Store:
             changed.append("date_updated")
             previous = {k: before.get(k) for k in changed}
             event = self._emit("updated", after, actor, previous=previous, changed=sorted(changed))
-            return copy.deepcopy(after), event
+            return clone(after), event
 
     def delete(self, opportunity_id: str, actor: Actor) -> dict[str, Any]:
         """DELETE opportunity/<id>/: returns the `deleted` event."""
@@ -284,14 +296,14 @@ class Store:
             action=action,
             object_id=opportunity["id"],
             lead_id=opportunity.get("lead_id"),
-            data=copy.deepcopy(opportunity) if with_data else None,
-            previous_data=copy.deepcopy(dict(previous)),
+            data=clone(opportunity) if with_data else None,
+            previous_data=clone(dict(previous)),
             changed_fields=changed,
         )
         self.events.append(event)
         for listener in self.listeners:
-            listener(copy.deepcopy(event))
-        return copy.deepcopy(event)
+            listener(clone(event))
+        return clone(event)
 
 
 def _check_field_definition(

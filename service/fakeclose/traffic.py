@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
@@ -23,6 +24,7 @@ class RecordedRequest:
     query: dict[str, str]
     json: Any
     headers: dict[str, str]  # names lower-cased
+    received_at: float = field(default_factory=time.monotonic)  # for latency benchmarks
 
 
 @dataclass
@@ -108,6 +110,7 @@ class Traffic:
         self._requests: list[RecordedRequest] = []
         self._faults: list[Fault] = []
         self._delays: list[Delay] = []
+        self._answers: Counter[tuple[str, int]] = Counter()
         self.rate_limiter = RateLimiter()
 
     def record(self, request: RecordedRequest) -> None:
@@ -121,9 +124,20 @@ class Traffic:
             return list(self._requests)
 
     def clear(self) -> None:
-        """Forget the requests so far."""
+        """Forget the requests (and answers) so far."""
         with self._lock:
             self._requests.clear()
+            self._answers.clear()
+
+    def answered(self, method: str, status: int) -> None:
+        """Count one answer the fake gave."""
+        with self._lock:
+            self._answers[(method, status)] += 1
+
+    def answers(self) -> dict[tuple[str, int], int]:
+        """How many answers of each (method, status) the fake gave so far."""
+        with self._lock:
+            return dict(self._answers)
 
     def add_fault(self, fault: Fault) -> None:
         """Queue a fault; faults apply in the order they were added."""

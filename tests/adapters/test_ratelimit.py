@@ -108,3 +108,50 @@ def test_ratelimit_nothing_remaining_pauses_until_the_reset(redis_client: redis.
 def test_ratelimit_pause_for(exchange: Exchange, pause: float | None) -> None:
     """Which answers pause the group, and for how long."""
     assert pause == pause_for(exchange)
+
+
+def stated(limit: int) -> Exchange:
+    return Exchange("PUT", "opportunity/a/", 200, 0.01, RateLimitInfo(limit, limit - 1, 0.9))
+
+
+def test_ratelimit_pace_follows_the_limit_close_states(redis_client: redis.Redis) -> None:
+    """Without CLOSE_RATE_LIMIT, once Close states 20/s every process paces at 97% of it
+    (about 51.5 ms apart), not at the 15/s it starts with."""
+    seen_by = SharedRateLimiter(redis_client, rate_per_sec=None, max_inline_wait_sec=5.0)
+    seen_by.after(stated(20))
+    paced = SharedRateLimiter(
+        redis_client, rate_per_sec=None, max_inline_wait_sec=5.0, sleep=Sleeps()
+    )
+
+    paced.before("PUT", "opportunity/a/")
+    paced.before("PUT", "opportunity/b/")
+
+    (waited,) = paced.sleep.asked  # type: ignore[attr-defined]
+    assert 0.045 < waited <= 0.052
+
+
+def test_ratelimit_configured_ceiling_wins_over_a_higher_stated_limit(
+    redis_client: redis.Redis,
+) -> None:
+    """CLOSE_RATE_LIMIT=10 keeps 100 ms between requests even when Close allows 20/s."""
+    paced = limiter(redis_client, rate=10.0)
+    paced.after(stated(20))
+
+    paced.before("PUT", "opportunity/a/")
+    paced.before("PUT", "opportunity/b/")
+
+    (waited,) = paced.sleep.asked  # type: ignore[attr-defined]
+    assert 0.09 < waited <= 0.1
+
+
+def test_ratelimit_stated_limit_is_written_once_while_it_holds(redis_client: redis.Redis) -> None:
+    """The stated limit costs a Redis write when it is new or changes, not on every answer."""
+    paced = limiter(redis_client)
+    paced.after(stated(20))
+    redis_client.delete("dk:ratelimit:limit:write:opportunity")
+
+    paced.after(stated(20))
+    unchanged = redis_client.get("dk:ratelimit:limit:write:opportunity")
+    paced.after(stated(30))
+
+    assert (None, b"30") == (unchanged, redis_client.get("dk:ratelimit:limit:write:opportunity"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import http.client
 import os
 import re
 import signal
@@ -17,6 +19,7 @@ from service.retry import parse_rate_limit
 from tests.fakeclose.conftest import Api
 
 DEADLINE_SEC = 5.0
+BASIC_AUTH = "Basic " + base64.b64encode(f"{FakeClose.DEFAULT_API_KEY}:".encode()).decode()
 
 
 @pytest.mark.parametrize(
@@ -152,3 +155,42 @@ def test_fake_module_runs_standalone_and_prints_its_url() -> None:
         listed["total_results"],
         returncode,
     )
+
+
+def test_fake_keeps_connections_alive(fake: FakeClose) -> None:
+    """Like Close's API, the fake answers HTTP/1.1 and keeps the connection open, so a
+    client's pool is used and benchmarks measure the client, not reconnects."""
+    host, port = fake.url.split("/")[2].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=5)
+    answers = []
+    for _ in range(2):
+        connection.request("GET", "/api/v1/me/", headers={"Authorization": BASIC_AUTH})
+        response = connection.getresponse()
+        response.read()
+        answers.append((response.status, response.version, response.will_close))
+    connection.close()
+
+    assert [(200, 11, False), (200, 11, False)] == answers
+
+
+def test_fake_stop_ends_kept_alive_connections() -> None:
+    """A pooled connection does not outlive the fake: after stop() it is refused or reset."""
+    fake = FakeClose().start()
+    session = requests.Session()
+    auth = (FakeClose.DEFAULT_API_KEY, "")
+    session.get(fake.url + "me/", auth=auth, timeout=5)
+    fake.stop()
+
+    with pytest.raises(requests.ConnectionError):
+        session.get(fake.url + "me/", auth=auth, timeout=5)
+
+
+def test_fake_counts_answers_by_method_and_status(fake: FakeClose, api: Api) -> None:
+    """`answers` counts what the fake said, 429s and 401s included."""
+    fake.set_rate_limit(1, group="write")
+    oppo = fake.add_opportunity()
+    api.put(f"opportunity/{oppo['id']}/", {"confidence": 5})
+    api.put(f"opportunity/{oppo['id']}/", {"confidence": 6})
+    requests.get(fake.url + "me/", timeout=5)
+
+    assert {("PUT", 200): 1, ("PUT", 429): 1, ("GET", 401): 1} == fake.answers

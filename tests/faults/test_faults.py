@@ -16,6 +16,7 @@ import pytest
 import requests
 from rq import Worker
 
+from service.adapters.history import History
 from service.fakeclose import FakeClose
 from tests.cluster import Cluster
 from tests.conftest import REPO
@@ -254,3 +255,32 @@ def test_faults_missed_webhook_is_recovered_by_catch_up(cluster: Cluster) -> Non
 def _fake_clock_reset(cluster: Cluster) -> None:
     cluster.fake.now = None
     assert FakeClose.DEFAULT_API_KEY_ID
+
+
+def test_faults_events_of_each_opportunity_run_oldest_first_under_load(cluster: Cluster) -> None:
+    """Sixty events of ten deals, delivered newest first, then three workers at once: each
+    deal's events are processed in the order Close created them (per its history)."""
+    cluster.start_web()
+    fake = cluster.fake
+    won = fake.status_id("Won")
+    deals = [fake.add_opportunity(status_id=won, confidence=100)["id"] for _ in range(10)]
+    bodies = []
+    for minute in range(6):
+        fake.now = WON_AT + timedelta(minutes=minute)
+        for deal in deals:
+            event = fake.user_update(deal, {"confidence": 50 - minute})
+            bodies.append(json.dumps({"event": event}).encode())
+
+    answers = [post_signed(cluster, body) for body in reversed(bodies)]
+    for _ in range(3):
+        cluster.start_worker()
+    cluster.settle(timeout=120)
+
+    assert [202] * 60 == answers
+    history = History(cluster.redis)
+    for deal in deals:
+        entries = sorted(history.for_opportunity(deal), key=lambda e: e.processed_at)
+        times = [e.event_time for e in entries]
+        assert sorted(times) == times
+        assert 6 == len(entries)
+    assert all(fake.opportunity(d)["confidence"] == 100 for d in deals)

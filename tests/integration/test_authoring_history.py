@@ -81,7 +81,7 @@ def test_history_command_without_entries_says_so(redis_url: str) -> None:
 
 
 def test_history_hook_records_what_a_job_did(redis_client: redis.Redis, redis_url: str) -> None:
-    """History.on_job_finished, installed as a JobContext.on_finish hook, records each job."""
+    """History.record_finished, installed as a JobContext finish writer, records each job."""
     with FakeClose() as fake:
         oppo = fake.add_opportunity(confidence=50)
         fake.now = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)
@@ -93,8 +93,8 @@ def test_history_hook_records_what_a_job_did(redis_client: redis.Redis, redis_ur
             rules_path=str(RULES_DIR),
         )
         context = jobs.build_context(settings, connection=redis_client)
-        # build_context installs the hook; this one differs only in its clock.
-        context.on_finish[:] = [History(redis_client, clock=lambda: 5.0).on_job_finished]
+        # build_context installs the writer; this one differs only in its clock.
+        context.finish_writers[:] = [History(redis_client, clock=lambda: 5.0).record_finished]
         assert event is not None
 
         jobs.handle_event(event_from_dict(event), context=context)

@@ -206,3 +206,30 @@ def test_metrics_grafana_dashboard_names_only_exposed_metrics(
 
     assert set() == queried - exposed
     assert len(queried) >= 15
+
+
+def test_stats_deferred_observations_wait_for_the_job_pipeline(
+    stats: Stats, redis_client: redis.Redis
+) -> None:
+    """Inside deferred(), Close's answers are written by flush_deferred on the job's own
+    pipeline, not one round trip each."""
+    with stats.deferred():
+        stats.observe_close(exchange(200))
+        written_early = counters(stats)
+        with redis_client.pipeline() as pipe:
+            stats.flush_deferred(pipe)
+            pipe.execute()
+
+    assert {} == written_early
+    assert {("close_requests_total", (("method", "PUT"), ("status", "200"))): 1.0} == counters(
+        stats
+    )
+
+
+def test_stats_deferred_observations_left_over_are_written_at_the_end(stats: Stats) -> None:
+    """A job that failed before its final pipeline still has Close's answers counted."""
+    with pytest.raises(RuntimeError), stats.deferred():
+        stats.observe_close(exchange(429))
+        raise RuntimeError("the job failed")
+
+    assert 1.0 == counters(stats)[("close_rate_limited_total", ())]

@@ -246,3 +246,14 @@ def test_reliability_periodic_catch_up_is_scheduled_once_per_period(queue: Queue
 
     assert [f"catchup-{int(now // 300) + 1}", None, None] == ids
     assert 1 == queue.scheduled_job_registry.count
+
+
+def test_reliability_maintenance_lock_lapses_within_a_minute(
+    queue: Queue, redis_client: redis.Redis
+) -> None:
+    """A worker killed while cleaning registries blocks the others' recovery of abandoned
+    jobs for at most a minute, not RQ's fifteen."""
+    assert queue.acquire_maintenance_lock()
+    assert not queue.acquire_maintenance_lock()
+
+    assert 0 < redis_client.ttl(queue.registry_cleaning_key) <= 60

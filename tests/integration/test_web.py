@@ -273,6 +273,23 @@ def test_web_repeated_delivery_is_queued_once(client: FlaskClient, queue: Queue)
     assert 1 == queue.count
 
 
+def test_web_event_is_queued_in_one_round_trip(
+    client: FlaskClient, queue: Queue, redis_client: redis.Redis
+) -> None:
+    """Dedupe record, pending list, job and counters go to Redis in one script call: no
+    WATCH, no MULTI/EXEC, one EVALSHA (a warm process; the first call also loads it)."""
+    warm = json.dumps(envelope(id="ev_warm")).encode()
+    post(client, warm, signed(warm))
+    redis_client.config_resetstat()
+    body = json.dumps(envelope()).encode()
+
+    response = post(client, body, signed(body))
+    stats = redis_client.info("commandstats")
+
+    assert (202, 1) == (response.status_code, stats["cmdstat_evalsha"]["calls"])
+    assert not {"cmdstat_watch", "cmdstat_multi", "cmdstat_exec"} & set(stats)
+
+
 def test_web_consolidated_event_is_queued_again(client: FlaskClient, queue: Queue) -> None:
     """The same event id with a later date_updated (Close consolidated it) is new work."""
     first = json.dumps(envelope()).encode()

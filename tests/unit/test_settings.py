@@ -90,3 +90,13 @@ def test_settings_dry_run_can_be_forced_with_a_key() -> None:
     settings = Settings.from_env({"CLOSE_API_KEY": "k" * 10, "DEALKEEPER_DRY_RUN": "1"})
 
     assert settings.dry_run
+
+
+@pytest.mark.parametrize(("raw", "expected"), [(None, None), ("", None), ("12.5", 12.5)])
+def test_settings_close_rate_limit_is_a_ceiling_only_when_set(
+    raw: str | None, expected: float | None
+) -> None:
+    """Unset, the pace follows Close's stated limit (None); set, it is a ceiling."""
+    env = {} if raw is None else {"CLOSE_RATE_LIMIT": raw}
+
+    assert expected == Settings.from_env(env).tuning.close_rate_limit_per_sec

@@ -1,0 +1,72 @@
+"""Baselines run on the very stack dealkeeper runs on: gunicorn, Flask, RQ's worker class.
+
+    gunicorn "bench.bareapp:create_app()"
+
+- POST /webhooks/close reads the body and answers 202: the intake baseline.
+- POST /relay reads the body, queues one RQ job that makes one PUT to the fake Close, and
+  answers 202: the latency baseline (the least any webhook-to-PUT path on this stack does).
+- `noop` is the job of the worker baseline; `relay_put` the job /relay queues.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import redis
+import requests
+from flask import Flask, request
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from service import defaults
+
+_session = requests.Session()
+
+
+def create_app() -> Flask:
+    """The bare app; REDIS_URL and CLOSE_API_URL are only needed by /relay."""
+    app = Flask("bareapp")
+    url = os.environ.get("REDIS_URL")
+    queue = (
+        Queue(defaults.QUEUE_NAME, connection=redis.Redis.from_url(url), serializer=JSONSerializer)
+        if url
+        else None
+    )
+
+    @app.post("/webhooks/close")
+    def receive() -> tuple[str, int]:
+        request.get_data()
+        return "", 202
+
+    @app.post("/relay")
+    def relay() -> tuple[str, int]:
+        body = json.loads(request.get_data())
+        assert queue is not None, "REDIS_URL is not set"
+        queue.enqueue_call(
+            relay_put, args=(os.environ["CLOSE_API_URL"], body["event"]["object_id"])
+        )
+        return "", 202
+
+    @app.get("/healthz")
+    def healthz() -> tuple[str, int]:
+        return "ok", 200
+
+    return app
+
+
+def noop() -> None:
+    """The worker baseline's job: nothing."""
+
+
+def relay_put(base_url: str, opportunity_id: str) -> dict[str, Any]:
+    """One PUT, the one write an event needs, with nothing around it."""
+    response = _session.put(
+        f"{base_url}opportunity/{opportunity_id}/",
+        json={"confidence": 100},
+        auth=(os.environ.get("CLOSE_API_KEY", ""), ""),
+        timeout=10,
+    )
+    response.raise_for_status()
+    return {"status": response.status_code}

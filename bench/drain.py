@@ -1,0 +1,149 @@
+"""Drain under a rate limit: 300 events, each needing one update, the fake Close limiting
+writes to 20 per second, three workers; and the same 300 updates through Close's official
+Python client (`closeio`, sequential) as the peer.
+
+    python3 dev.py bench drain [--events 300] [--limit 20]
+
+dealkeeper runs with its default settings (CLOSE_RATE_LIMIT unset). The ideal is the time
+Close's limit allows: events / limit seconds. Goals: wall time <= 1.1x the ideal, 429s <=
+2% of all requests to Close. The fake counts a fixed one-second window per API key, and
+says so in every answer's `ratelimit: limit=, remaining=, reset=` header, as Close does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import redis
+from rq import Worker
+
+from bench.common import (
+    API_KEY,
+    ONE_FIELD_RULES,
+    Result,
+    fmt_ratio,
+    service_env,
+    start_redis,
+    start_worker,
+    stop,
+    wait_until,
+    write_rules,
+)
+from bench.events import enqueue_all, won_events
+from service.fakeclose import FakeClose
+
+GOAL_TIME_RATIO = 1.1
+GOAL_429_SHARE = 0.02
+WORKERS = 3
+PEER_TIMEOUT_SEC = 120.0
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench drain", description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=300)
+    parser.add_argument("--limit", type=int, default=20, help="writes per second")
+    return parser.parse_args(argv)
+
+
+def share_429(fake: FakeClose) -> tuple[int, int]:
+    """(429 answers, all answers) the fake gave."""
+    answers = fake.answers
+    return sum(n for (_, status), n in answers.items() if status == 429), sum(answers.values())
+
+
+def applied(fake: FakeClose) -> int:
+    return fake.answers.get(("PUT", 200), 0)
+
+
+def drain_with_dealkeeper(folder: Path, count: int, limit: int) -> tuple[float, int, int]:
+    """Seconds from queueing to the last applied PUT, 429s, all requests."""
+    server = start_redis(folder)
+    workers = []
+    try:
+        with FakeClose() as fake:
+            fake.set_rate_limit(limit, group="write")
+            env = service_env(
+                server.url,
+                CLOSE_API_KEY=API_KEY,
+                CLOSE_API_URL=fake.url,
+                DEALKEEPER_RULES=str(write_rules(folder, ONE_FIELD_RULES)),
+            )
+            connection = redis.Redis.from_url(server.url)
+            workers = [start_worker(env, folder / f"drain{n}.log") for n in range(WORKERS)]
+            wait_until(
+                lambda: Worker.count(connection=connection) >= WORKERS, what="workers", timeout=30
+            )
+            events = won_events(fake, count)
+            fake.clear_requests()
+            started = time.monotonic()
+            enqueue_all(connection, events)
+            wait_until(
+                lambda: applied(fake) >= count, what="the drain", timeout=count / limit * 4 + 30
+            )
+            seconds = time.monotonic() - started
+            limited, total = share_429(fake)
+    finally:
+        stop(*workers)
+        server.stop()
+    return seconds, limited, total
+
+
+def drain_with_closeio(count: int, limit: int) -> tuple[float, int, int, int]:
+    """The peer: closeio's API client, one PUT after another. (seconds, 429s, requests,
+    updates that failed)."""
+    from closeio_api import API, APIError  # type: ignore[import-untyped]  # no type hints
+
+    with FakeClose() as fake:
+        fake.set_rate_limit(limit, group="write")
+        ids = [fake.add_opportunity(confidence=60)["id"] for _ in range(count)]
+        api = API(fake.url, api_key=API_KEY)
+        failed = 0
+        started = time.monotonic()
+        for oppo_id in ids:
+            if time.monotonic() - started > PEER_TIMEOUT_SEC:
+                failed += 1
+                continue
+            try:
+                api.put(f"opportunity/{oppo_id}", data={"confidence": 100})
+            except APIError:
+                failed += 1
+        seconds = time.monotonic() - started
+        limited, total = share_429(fake)
+    return seconds, limited, total, failed
+
+
+def run(events: int, limit: int) -> Result:
+    count = events
+    ideal = count / limit
+    with tempfile.TemporaryDirectory(prefix="dealkeeper-bench-") as name:
+        seconds, limited, total = drain_with_dealkeeper(Path(name), count, limit)
+    peer_seconds, peer_limited, peer_total, peer_failed = drain_with_closeio(count, limit)
+    share = limited / total if total else 0.0
+    return Result(
+        name="drain",
+        figures={
+            "events, write limit, workers": f"{count}, {limit}/s, {WORKERS}",
+            "ideal seconds": round(ideal, 1),
+            "dealkeeper seconds": round(seconds, 1),
+            "dealkeeper 429s / requests": f"{limited} / {total} ({share:.1%})",
+            "closeio seconds": round(peer_seconds, 1),
+            "closeio 429s / requests": f"{peer_limited} / {peer_total}",
+            "closeio updates failed": peer_failed,
+            "time ratio": round(seconds / ideal, 2),
+        },
+        ratio=f"dealkeeper/ideal = {seconds:.1f}/{ideal:.1f} s = {fmt_ratio(seconds / ideal)} "
+        f"(goal <= {GOAL_TIME_RATIO}); 429s {share:.1%} (goal <= {GOAL_429_SHARE:.0%}); "
+        f"closeio {peer_seconds:.1f} s, {peer_failed} failed",
+        goals={
+            "time <= 1.1x ideal": seconds <= ideal * GOAL_TIME_RATIO,
+            "429s <= 2%": share <= GOAL_429_SHARE,
+        },
+    )
+
+
+def main(argv: list[str]) -> int:
+    run(**vars(parse(argv))).show()
+    return 0

@@ -1,0 +1,131 @@
+"""Worker: events processed per second by one worker process, each needing one one-field
+update against the fake Close with no rate limit, against RQ running no-op jobs on the same
+worker class.
+
+    python3 dev.py bench worker [--events 1500]
+
+Both runs pre-fill the queue, then start `dealkeeper worker --burst` (RQ's SimpleWorker
+subclass the Procfile runs); the time counted is from the first job's start to the last
+job's end, as RQ records them, so process start-up is left out. Each dealkeeper event costs
+the whole job: own-change check, plan, its turn, the per-opportunity lock, one GET (no
+stale writes), the loop guard, one PUT, history and metrics. Goals: ratio >= 0.7 and
+>= 250 events/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import redis
+
+from bench.common import (
+    API_KEY,
+    ONE_FIELD_RULES,
+    Result,
+    fmt_ratio,
+    job_span_sec,
+    service_env,
+    start_redis,
+    start_worker,
+    write_rules,
+)
+from bench.events import enqueue_all, won_events
+from service import defaults
+from service.adapters.queue import make_queue
+from service.fakeclose import FakeClose
+
+GOAL_RATIO = 0.7
+GOAL_PER_SEC = 250.0
+UNLIMITED = 1_000_000  # requests per second: no rate limit on either side
+RUN_TIMEOUT_SEC = 240.0
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bench worker", description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1500)
+    return parser.parse_args(argv)
+
+
+def drain(env: dict[str, str], connection: redis.Redis, log: Path) -> tuple[int, float]:
+    """Run one burst worker until the queue is empty; (jobs finished, seconds they took)."""
+    process = start_worker(env, log, burst=True)
+    try:
+        process.wait(timeout=RUN_TIMEOUT_SEC)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    return job_span_sec(connection)
+
+
+def noop_rate(folder: Path, connection: redis.Redis, env: dict[str, str], count: int) -> float:
+    queue = make_queue(connection)
+    with connection.pipeline() as pipe:
+        for _ in range(count):
+            queue.enqueue_call(
+                "bench.bareapp.noop", result_ttl=defaults.JOB_RESULT_TTL_SEC, pipeline=pipe
+            )
+        pipe.execute()
+    done, seconds = drain(env, connection, folder / "noop-worker.log")
+    return done / seconds if seconds else 0.0
+
+
+def event_rate(
+    folder: Path, connection: redis.Redis, env: dict[str, str], count: int
+) -> tuple[float, int]:
+    with FakeClose() as fake:
+        for group in ("read", "write"):
+            fake.set_rate_limit(UNLIMITED, group=group)
+        enqueue_all(connection, won_events(fake, count))
+        done, seconds = drain({**env, "CLOSE_API_URL": fake.url}, connection, folder / "worker.log")
+        puts = len(fake.requests_matching("PUT", "opportunity/"))
+    return (done / seconds if seconds else 0.0), puts
+
+
+def run(events: int) -> Result:
+    count = events
+    with tempfile.TemporaryDirectory(prefix="dealkeeper-bench-") as name:
+        folder = Path(name)
+        server = start_redis(folder)
+        try:
+            connection = redis.Redis.from_url(server.url)
+            env = service_env(
+                server.url,
+                CLOSE_API_KEY=API_KEY,
+                CLOSE_RATE_LIMIT=str(UNLIMITED),
+                DEALKEEPER_RULES=str(write_rules(folder, ONE_FIELD_RULES)),
+            )
+            baseline = noop_rate(folder, connection, env, count)
+            connection.flushdb()
+            ours, puts = event_rate(folder, connection, env, count)
+        finally:
+            server.stop()
+    return report(count, baseline, ours, puts)
+
+
+def report(count: int, baseline: float, ours: float, puts: int) -> Result:
+    ratio = ours / baseline if baseline else 0.0
+    return Result(
+        name="worker",
+        figures={
+            "events per run": count,
+            "RQ no-op jobs/s (same worker class)": round(baseline),
+            "dealkeeper events/s": round(ours),
+            "PUTs at the fake Close": puts,
+            "ratio": round(ratio, 2),
+        },
+        ratio=f"dealkeeper/no-op = {ours:.0f}/{baseline:.0f} per s = {fmt_ratio(ratio)} "
+        f"(goal >= {GOAL_RATIO}, and >= {GOAL_PER_SEC:.0f}/s)",
+        goals={
+            "ratio >= 0.7": ratio >= GOAL_RATIO,
+            ">= 250 events/s": ours >= GOAL_PER_SEC,
+            "one PUT per event": puts == count,
+        },
+    )
+
+
+def main(argv: list[str]) -> int:
+    run(**vars(parse(argv))).show()
+    return 0

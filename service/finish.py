@@ -1,0 +1,98 @@
+"""How a job ends: its bookkeeping in one round trip, its one canonical log line, its result.
+
+Everything a finished event leaves in Redis (the loop guard's count, the lag histogram, the
+pending list, counters, Close's answers kept during the job, history) goes in one MULTI/EXEC:
+one round trip instead of one per concern.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from service.adapters.ordering import remove_pending
+from service.events import Event
+from service.rules import Plan
+
+if TYPE_CHECKING:
+    from service.jobs import JobContext
+
+log = logging.getLogger("dealkeeper.jobs")
+Outcome = dict[str, Any]
+
+_LOG_EVENTS = {
+    "applied": "plan_applied",
+    "dry_run": "plan_applied",
+    "no_update": "plan_skipped",
+    "stale": "plan_skipped",
+    "own_change": "event_ignored",
+    "opportunity_gone": "opportunity_gone",
+}
+
+
+def finish(
+    context: JobContext,
+    outcome: str,
+    started: float,
+    *,
+    event: Event,
+    plan: Plan | None = None,
+    job_id: str | None = None,
+) -> Outcome:
+    """Write the job's bookkeeping in one round trip (loop guard, lag, pending list, counts,
+    Close's answers, history), log the one canonical line, and return the job's result."""
+    result = _result(outcome, event, plan)
+    _write_bookkeeping(context, outcome, event=event, plan=plan, job_id=job_id, result=result)
+    result["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    extra = {**result, "dry_run": outcome == "dry_run"}
+    if plan is not None and plan.reasons_not_fired:
+        extra["not_fired"] = dict(plan.reasons_not_fired)
+    level = logging.WARNING if outcome == "opportunity_gone" else logging.INFO
+    log.log(level, _LOG_EVENTS[outcome], extra=extra)
+    for hook in context.on_finish:
+        hook(event, plan, result)
+    return result
+
+
+def _write_bookkeeping(
+    context: JobContext,
+    outcome: str,
+    *,
+    event: Event,
+    plan: Plan | None,
+    job_id: str | None,
+    result: Outcome,
+) -> None:
+    with context.connection.pipeline(transaction=True) as pipe:
+        if outcome == "applied" and plan is not None:
+            context.loop_guard.count(plan.opportunity_id, plan.update, target=pipe)
+            context.stats.observe_lag_since(event.date_created, target=pipe)
+        if job_id is not None:
+            remove_pending(pipe, event, job_id=job_id)
+        context.stats.incr("events_total", target=pipe, outcome=outcome)
+        for rule in plan.fired if plan is not None else ():
+            context.stats.incr("rules_fired_total", target=pipe, rule=rule)
+        context.stats.flush_deferred(pipe)
+        for writer in context.finish_writers:
+            writer(pipe, event, plan, result)
+        # A command Redis refuses (a key of the wrong type) is logged, not a reason to run
+        # an applied event again; a lost connection still raises, and RQ retries the job.
+        for reply in pipe.execute(raise_on_error=False):
+            if isinstance(reply, Exception):
+                log.warning("bookkeeping_not_recorded", extra={"reason": str(reply)})
+
+
+def _result(outcome: str, event: Event, plan: Plan | None) -> Outcome:
+    result: Outcome = {"outcome": outcome, "event_type": event.name}
+    if plan is None:
+        return result
+    result.update(fired=list(plan.fired), update=dict(plan.update))
+    if plan.dry_run_update:
+        result["dry_run_update"] = dict(plan.dry_run_update)
+    if plan.ignored:
+        result["ignored"] = plan.ignored
+    stale = [d.field for d in plan.dropped if d.rule == ""]
+    if stale:
+        result["dropped_as_stale"] = stale
+    return result

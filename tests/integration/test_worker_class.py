@@ -1,0 +1,40 @@
+"""The worker class: RQ's SimpleWorker with the same writes in fewer round trips."""
+
+from __future__ import annotations
+
+import redis
+
+from service.adapters.queue import LeanSimpleWorker, make_queue
+
+
+def command_counts(client: redis.Redis) -> dict[str, int]:
+    return {name: stat["calls"] for name, stat in client.info("commandstats").items()}
+
+
+def test_worker_heartbeat_is_one_pipelined_round_trip(redis_client: redis.Redis) -> None:
+    """HSET and EXPIRE of a heartbeat go together in one MULTI/EXEC, not one trip each."""
+    worker = LeanSimpleWorker([make_queue(redis_client)], connection=redis_client)
+    redis_client.config_resetstat()
+
+    worker.heartbeat()
+    counts = command_counts(redis_client)
+
+    assert (1, 1, 1) == (
+        counts["cmdstat_hset"],
+        counts["cmdstat_expire"],
+        counts["cmdstat_exec"],
+    )
+    assert 0 < redis_client.ttl(worker.key)
+
+
+def test_worker_state_already_written_is_not_written_again(redis_client: redis.Redis) -> None:
+    """Marking an idle worker idle again costs no write; a new state is written."""
+    worker = LeanSimpleWorker([make_queue(redis_client)], connection=redis_client)
+    worker.set_state("idle")
+    redis_client.config_resetstat()
+
+    worker.set_state("idle")
+    unchanged = command_counts(redis_client).get("cmdstat_hset", 0)
+    worker.set_state("busy")
+
+    assert (0, b"busy") == (unchanged, redis_client.hget(worker.key, "state"))
