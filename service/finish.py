@@ -47,12 +47,21 @@ def finish(
     result["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
     extra = {**result, "dry_run": outcome == "dry_run"}
     if plan is not None and plan.reasons_not_fired:
-        extra["not_fired"] = dict(plan.reasons_not_fired)
+        extra["not_fired"] = _not_fired(plan)
     level = logging.WARNING if outcome == "opportunity_gone" else logging.INFO
     log.log(level, _LOG_EVENTS[outcome], extra=extra)
     for hook in context.on_finish:
         hook(event, plan, result)
     return result
+
+
+def _not_fired(plan: Plan) -> int | dict[str, str]:
+    # The reasons are written only when read (rules/reasons.py), and with many rules they
+    # cost more than the plan: the canonical line counts them; LOG_LEVEL=DEBUG spells them
+    # out, and `dealkeeper explain` shows them for any one event.
+    if log.isEnabledFor(logging.DEBUG):
+        return dict(plan.reasons_not_fired)
+    return len(plan.reasons_not_fired)
 
 
 def _write_bookkeeping(

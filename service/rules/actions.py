@@ -8,7 +8,7 @@ templates are rendered from the event.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from service.events import Event
 from service.rules.dates import as_local_date, parse_date_value, resolve_date_expr, utc_iso
@@ -26,9 +26,12 @@ from service.rules.model import (
 from service.rules.templates import TemplateRenderError, render_template
 
 
-@dataclass(frozen=True)
-class Part:
-    """One write of one rule: a key of Close's PUT body, and the value it holds now."""
+class Part(NamedTuple):
+    """One write of one rule: a key of Close's PUT body, and the value it holds now.
+
+    A NamedTuple, not a frozen dataclass: one is made per write of every rule that fires on
+    every event, and a tuple is made in a third of the time (immutable and hashable all the
+    same)."""
 
     rule: str
     kind: ActionKind

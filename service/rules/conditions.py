@@ -91,7 +91,7 @@ def check(condition: Condition, scope: Scope) -> Outcome:
     if ref is None:
         name = condition.field.removeprefix("custom.")
         return Outcome(False, f"unknown custom field '{name}' ({condition.position})")
-    subject = _subject(ref, scope.event)
+    subject = subject_of(ref, scope.event)
     ok = OPERATORS[condition.operator](subject, condition.operand, scope)
     return Outcome(ok, _explain(condition, subject, ok, scope))
 
@@ -110,11 +110,12 @@ def inspect(condition: Condition, scope: Scope) -> Inspection:
     """The field test with the values it compared (same result as `check`)."""
     outcome = check(condition, scope)
     ref = field_ref(condition.field, scope.metadata)
-    subject = None if ref is None else _subject(ref, scope.event)
+    subject = None if ref is None else subject_of(ref, scope.event)
     return Inspection(outcome.ok, subject, _show_operand(condition, scope), outcome.detail)
 
 
-def _subject(ref: FieldRef, event: Event) -> Subject:
+def subject_of(ref: FieldRef, event: Event) -> Subject:
+    """The field at `ref` as `event` shows it: its value, whether it changed, and from what."""
     changed = has_changed(event, ref)
     return Subject(ref.read(event.state), changed, previous_value(event, ref))
 

@@ -50,6 +50,12 @@ def custom_ref(field: str) -> str | None:
     return field[len(CUSTOM_PREFIX) :] if field.startswith(CUSTOM_PREFIX) else None
 
 
+def standard_key(field: str) -> str | None:
+    """The key a standard field is read from (`status` reads `status_label`); None for a
+    custom field, whose key depends on the metadata."""
+    return None if field.startswith(CUSTOM_PREFIX) else _READ_ALIASES.get(field, field)
+
+
 def field_ref(field: str, metadata: Metadata | None) -> FieldRef | None:
     """Where `field` (as written in a rule) is read from; None for an unknown custom field."""
     ref = custom_ref(field)

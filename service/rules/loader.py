@@ -21,6 +21,7 @@ from service.rules.clauses import parse_actions, parse_conditions
 from service.rules.dates import is_known_timezone, known_timezones
 from service.rules.find import find_conditions
 from service.rules.model import AllOf, Position, Rule, RuleSet, Sweep
+from service.rules.program import compiled_rules
 from service.rules.suggest import closest_zone, unknown
 from service.rules.sweeps import (
     check_event_rule,
@@ -61,9 +62,11 @@ def load_rule_sources(sources: Sequence[tuple[str, str]]) -> RuleSet:
     problems.extend(_duplicate_names(rules))
     if problems:
         raise InvalidRulesError(problems)
-    return RuleSet(
+    ruleset = RuleSet(
         rules=tuple(rules), files=tuple(f for f, _ in sources), digest=digest_sources(sources)
     )
+    compiled_rules(ruleset)  # now, so that no event waits for it
+    return ruleset
 
 
 def load_rules_path(path: str | os.PathLike[str]) -> RuleSet:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Literal
 
 from service.rules.cron import CronSchedule
@@ -153,6 +154,9 @@ class RuleSet:
     rules: tuple[Rule, ...] = ()
     files: tuple[str, ...] = ()
     digest: str = ""  # short sha256 of the sources: tells which rules are in force
+    # make_plan's compiled form of the rules (program.py), made once: a cache, not part of
+    # the rule set's value, so left out of equality, hashing and repr.
+    compiled: Any = field(default=None, init=False, repr=False, compare=False, hash=False)
 
     def rule(self, name: str) -> Rule | None:
         """The rule with this name, if there is one."""
@@ -194,10 +198,17 @@ class Metadata:
 
     def custom_field(self, ref: str) -> CustomField | None:
         """The field named `ref`, or with id `ref` (`cf_...`)."""
+        return self._custom_fields_by_ref.get(ref)
+
+    @cached_property
+    def _custom_fields_by_ref(self) -> dict[str, CustomField]:
+        # Built once per Metadata, as the engine looks fields up for every event. The first
+        # field with that id or name wins, as a scan in order finds it.
+        found: dict[str, CustomField] = {}
         for candidate in self.custom_fields:
-            if ref in (candidate.id, candidate.name):
-                return candidate
-        return None
+            found.setdefault(candidate.id, candidate)
+            found.setdefault(candidate.name, candidate)
+        return found
 
     def status_for_label(self, label: str, pipeline_id: str | None) -> Status | None:
         """The status with this label, in the given pipeline when there is one."""
@@ -206,7 +217,13 @@ class Metadata:
         return in_pipeline[0] if in_pipeline else None
 
 
-@dataclass(frozen=True)
+# Conflict and Dropped write their own __init__ (init=False): a plan can carry one of each
+# per rule that fired, and storing into the instance's dict takes half the time of the
+# generated frozen __init__, which calls object.__setattr__ once per field. They are frozen
+# dataclasses all the same: equality, hashing, repr, replace(), and no attribute assignment.
+
+
+@dataclass(frozen=True, init=False)
 class Conflict:
     """Two fired rules wrote one field with different values; the later rule won."""
 
@@ -216,14 +233,30 @@ class Conflict:
     later_rule: str
     later_value: Any
 
+    def __init__(
+        self, field: str, earlier_rule: str, earlier_value: Any, later_rule: str, later_value: Any
+    ) -> None:
+        values = self.__dict__
+        values["field"] = field
+        values["earlier_rule"] = earlier_rule
+        values["earlier_value"] = earlier_value
+        values["later_rule"] = later_rule
+        values["later_value"] = later_value
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Dropped:
     """A part of the merged update that is not sent, and why."""
 
     field: str
     rule: str
     reason: str  # "already holds", "dry run", "opportunity deleted", ...
+
+    def __init__(self, field: str, rule: str, reason: str) -> None:
+        values = self.__dict__
+        values["field"] = field
+        values["rule"] = rule
+        values["reason"] = reason
 
 
 @dataclass(frozen=True)

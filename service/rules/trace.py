@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from service.events import Event
 from service.rules.actions import Part
 from service.rules.conditions import Scope, inspect
-from service.rules.engine import judge, make_plan
+from service.rules.engine import make_plan
 from service.rules.model import (
     AllOf,
     AnyOf,
@@ -26,6 +26,7 @@ from service.rules.model import (
     RuleSet,
 )
 from service.rules.values import show
+from service.rules.verdicts import judge
 
 
 @dataclass(frozen=True)

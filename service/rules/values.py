@@ -13,14 +13,22 @@ from typing import Any
 from service.rules.dates import parse_date_value
 from service.rules.model import DateExpr, DateOfExpr, NowExpr, TemplateExpr
 
+# Tuples, not `int | float`: that spelling builds a union object on every call, and these
+# run for every comparison of every rule.
+_NUMBER_TYPES = (int, float)
+_SIZED_TYPES = (str, list, dict)
+
 
 def is_number(value: Any) -> bool:
     """True for int and float, not for bool."""
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, _NUMBER_TYPES) and not isinstance(value, bool)
 
 
 def values_equal(a: Any, b: Any) -> bool:
     """Equality as rules mean it: numeric-aware, date-aware, strict about types otherwise."""
+    kind = type(a)
+    if kind is type(b) and (kind is int or kind is float):
+        return bool(a == b)  # the commonest case, without the general checks below
     if is_number(a) and is_number(b):
         return bool(a == b)
     if isinstance(a, list) and isinstance(b, list):
@@ -55,7 +63,7 @@ def as_list(value: Any) -> list[Any]:
 
 def is_empty(value: Any) -> bool:
     """True for null, "", [] and {}."""
-    return value is None or (isinstance(value, str | list | dict) and not value)
+    return value is None or (isinstance(value, _SIZED_TYPES) and not value)
 
 
 def show(value: Any) -> str:

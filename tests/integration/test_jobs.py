@@ -253,6 +253,29 @@ def test_jobs_dry_run_calls_nothing(
     )
 
 
+@pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
+def test_jobs_log_line_counts_rules_not_fired_and_spells_them_out_at_debug(
+    fake_close: FakeClose,
+    queue: Queue,
+    work: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+    level: int,
+) -> None:
+    """With many rules every reason would swamp the line: INFO counts, DEBUG explains."""
+    caplog.set_level(level)
+    queue_event(won_event(fake_close), queue)
+
+    work(close_api_key=None)
+
+    (line,) = [r for r in caplog.records if r.getMessage() == "plan_applied"]
+    not_fired = getattr(line, "not_fired")  # noqa: B009 - set through `extra=`
+    if level == logging.INFO:
+        assert isinstance(not_fired, int) and not_fired > 0
+    else:
+        assert isinstance(not_fired, dict) and not_fired
+        assert all(isinstance(reason, str) and reason for reason in not_fired.values())
+
+
 def test_jobs_unknown_custom_field_name_refetches_metadata_once(
     fake_close: FakeClose, queue: Queue, settings: Settings
 ) -> None:
