@@ -16,6 +16,10 @@ from service.fakeclose import FakeClose
 from tests.conftest import RULES_DIR
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+# 02:30 UTC yesterday: within any recent window, and a time at which New York is still on
+# the day before, so the date_won Close sets (its UTC day, in the fake) is never the one
+# stamp-date-won writes, whatever the hour the suite runs at.
+YESTERDAY_0230 = NOW.replace(hour=2, minute=30, second=0) - timedelta(days=1)
 
 
 def close_env(fake: FakeClose) -> dict[str, str]:
@@ -124,8 +128,8 @@ def test_explain_needs_exactly_one_event_source(tmp_path: Path) -> None:
 
 def test_backtest_counts_what_each_rule_would_have_done(organization: FakeClose) -> None:
     """Over the event log's last 7 days: a table per rule, totals, samples; no PUT."""
-    won_event(organization, at=NOW - timedelta(hours=2))
-    won_event(organization, at=NOW - timedelta(hours=1), value=2_000_000)
+    won_event(organization, at=YESTERDAY_0230 - timedelta(hours=1))
+    won_event(organization, at=YESTERDAY_0230, value=2_000_000)
     won_event(organization, at=NOW - timedelta(days=10))  # before the window
 
     code, lines = run(["backtest", "--since", "7d"], close_env(organization))
