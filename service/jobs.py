@@ -28,7 +28,7 @@ from service.adapters.loopguard import LoopGuard
 from service.adapters.metadata import MetadataCache
 from service.adapters.ordering import predecessors
 from service.adapters.ownwrites import OwnWrites
-from service.adapters.queue import opportunity_lock
+from service.adapters.queue import OpportunityLock, opportunity_lock
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
@@ -83,6 +83,14 @@ class Planned:
     ruleset: RuleSet
     metadata: Metadata | None
     own_api_key_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Held:
+    """The opportunity's lock, with what was read when it was taken."""
+
+    lock: OpportunityLock
+    loop_counts: dict[str, int]
 
 
 _installed: JobContext | None = None
@@ -179,14 +187,25 @@ def handle_event(event: Event, *, context: JobContext, job_id: str | None = None
         return finish(context, "no_update", started, event=event, plan=planned.plan, job_id=job_id)
     if job_id is not None:
         _wait_for_turn(event, context=context, job_id=job_id)
+    plan, guard = planned.plan, context.loop_guard
     with opportunity_lock(
         context.connection,
         event.object_id,
         # A killed holder's lock lapses when its job could no longer be running.
         ttl_sec=context.job_timeout_sec + defaults.HEARTBEAT_MARGIN_SEC,
         wait_sec=min(context.lock_wait_sec, context.job_timeout_sec / 4),
-    ):
-        return _apply(planned, event=event, context=context, started=started, job_id=job_id)
+        # The loop guard's counts come with the lock: only its holder adds to them.
+        reads=lambda pipe: guard.read_on(pipe, plan.opportunity_id, plan.update),
+    ) as lock:
+        counts = guard.counts_from(plan.update, lock.replies[0])
+        return _apply(
+            planned,
+            event=event,
+            context=context,
+            started=started,
+            job_id=job_id,
+            held=Held(lock, counts),
+        )
 
 
 def plan_event(event: Event, *, context: JobContext) -> Planned:
@@ -239,11 +258,19 @@ def _wait_for_turn(event: Event, *, context: JobContext, job_id: str) -> None:
 
 
 def _apply(
-    planned: Planned, *, event: Event, context: JobContext, started: float, job_id: str | None
+    planned: Planned,
+    *,
+    event: Event,
+    context: JobContext,
+    started: float,
+    job_id: str | None,
+    held: Held,
 ) -> Outcome:
     plan = planned.plan
     if context.dry_run:
-        return finish(context, "dry_run", started, event=event, plan=plan, job_id=job_id)
+        return finish(
+            context, "dry_run", started, event=event, plan=plan, job_id=job_id, lock=held.lock
+        )
     try:
         # One read per write: the update must still be right for the deal as it is now.
         current = context.close.get_opportunity(plan.opportunity_id)
@@ -256,19 +283,31 @@ def _apply(
             own_api_key_ids=planned.own_api_key_ids,
         )
         if not plan.has_update:
-            return finish(context, "stale", started, event=event, plan=plan, job_id=job_id)
-        _guard_against_loops(plan, context=context)
+            return finish(
+                context, "stale", started, event=event, plan=plan, job_id=job_id, lock=held.lock
+            )
+        _guard_against_loops(plan, context=context, known=held.loop_counts)
         context.own_writes.expect(plan.opportunity_id, plan.update)
         context.close.update_opportunity(
             plan.opportunity_id, plan.update, tz_offset_hours=plan.tz_offset_hours
         )
     except CloseNotFoundError:
-        return finish(context, "opportunity_gone", started, event=event, plan=plan, job_id=job_id)
-    return finish(context, "applied", started, event=event, plan=plan, job_id=job_id)
+        return finish(
+            context,
+            "opportunity_gone",
+            started,
+            event=event,
+            plan=plan,
+            job_id=job_id,
+            lock=held.lock,
+        )
+    return finish(
+        context, "applied", started, event=event, plan=plan, job_id=job_id, lock=held.lock
+    )
 
 
-def _guard_against_loops(plan: Plan, *, context: JobContext) -> None:
-    worn = context.loop_guard.exhausted(plan.opportunity_id, plan.update)
+def _guard_against_loops(plan: Plan, *, context: JobContext, known: dict[str, int]) -> None:
+    worn = context.loop_guard.exhausted(plan.opportunity_id, plan.update, known=known)
     if worn:
         limit = context.loop_guard.max_writes
         raise LoopSuspectedError(
