@@ -38,3 +38,30 @@ def test_worker_state_already_written_is_not_written_again(redis_client: redis.R
     worker.set_state("busy")
 
     assert (0, b"busy") == (unchanged, redis_client.hget(worker.key, "state"))
+
+
+def test_worker_heartbeat_repeating_the_last_is_not_sent(redis_client: redis.Redis) -> None:
+    """RQ beats back to back around each dequeue: a repeat (same TTL, within a second) costs
+    nothing; a beat with another TTL (a job's) is sent."""
+    worker = LeanSimpleWorker([make_queue(redis_client)], connection=redis_client)
+    worker.heartbeat()
+    redis_client.config_resetstat()
+
+    worker.heartbeat()
+    repeated = command_counts(redis_client).get("cmdstat_exec", 0)
+    worker.heartbeat(worker.worker_ttl + 1000)
+
+    assert (0, 1) == (repeated, command_counts(redis_client).get("cmdstat_exec", 0))
+    assert worker.worker_ttl + 900 < redis_client.ttl(worker.key)
+
+
+def test_worker_suspension_is_looked_up_at_most_once_a_second(redis_client: redis.Redis) -> None:
+    """`rq suspend` is honoured within a second, without a round trip before every job."""
+    worker = LeanSimpleWorker([make_queue(redis_client)], connection=redis_client)
+    worker.check_for_suspension(burst=True)
+    redis_client.config_resetstat()
+
+    for _ in range(5):
+        worker.check_for_suspension(burst=True)
+
+    assert 0 == command_counts(redis_client).get("cmdstat_exists", 0)
