@@ -294,7 +294,8 @@ class LeanSimpleWorker(SimpleWorker):
     marks the worker idle twice between jobs, and asks Redis whether workers are suspended
     before every job. Here a heartbeat is one pipelined round trip, one that repeats the
     last (same TTL, under a second later) is not sent, a state already written is not
-    written again, and suspension is looked up at most once a second. On this machine a
+    written again (a new one goes with a heartbeat), and suspension is looked up at most
+    once a second. On this machine a
     round trip costs about as much CPU as the job's own Python does, so this is most of
     what the worker class leaves to win.
     """
@@ -320,9 +321,17 @@ class LeanSimpleWorker(SimpleWorker):
         self._last_beat = beat
 
     def set_state(self, state: str, pipeline: Any = None) -> None:
-        if pipeline is None and state == self.get_state():
+        if pipeline is not None:
+            super().set_state(state, pipeline=pipeline)
+            return
+        if state == self.get_state():
             return  # Redis holds it already: set_state is the worker's only writer of it
-        super().set_state(state, pipeline=pipeline)
+        # A state of its own is written after each job (idle), right before RQ's heartbeat:
+        # both go in one round trip, and that heartbeat is then a repeat, not sent.
+        with self.connection.pipeline() as pipe:
+            super().set_state(state, pipeline=pipe)
+            self.heartbeat(pipeline=pipe)
+            pipe.execute()
 
     def check_for_suspension(self, burst: bool) -> None:
         # `rq suspend` is an operator's command: honoured within a second, not a round

@@ -65,3 +65,16 @@ def test_worker_suspension_is_looked_up_at_most_once_a_second(redis_client: redi
         worker.check_for_suspension(burst=True)
 
     assert 0 == command_counts(redis_client).get("cmdstat_exists", 0)
+
+
+def test_worker_new_state_goes_with_a_heartbeat(redis_client: redis.Redis) -> None:
+    """RQ marks the worker idle after each job, then beats: one round trip for both."""
+    worker = LeanSimpleWorker([make_queue(redis_client)], connection=redis_client)
+    redis_client.config_resetstat()
+
+    worker.set_state("idle")
+    worker.heartbeat()
+    counts = command_counts(redis_client)
+
+    assert (1, 1) == (counts["cmdstat_exec"], counts["cmdstat_expire"])
+    assert b"idle" == redis_client.hget(worker.key, "state")
