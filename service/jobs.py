@@ -14,7 +14,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,9 +27,9 @@ from service.adapters.close import CloseAPI, close_api_for
 from service.adapters.history import History
 from service.adapters.loopguard import LoopGuard
 from service.adapters.metadata import MetadataCache
-from service.adapters.ordering import predecessors
+from service.adapters.ordering import any_older, predecessors, read_older_on
 from service.adapters.ownwrites import OwnWrites
-from service.adapters.queue import OpportunityLock, opportunity_lock
+from service.adapters.queue import OpportunityLock
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
@@ -185,27 +186,53 @@ def handle_event(event: Event, *, context: JobContext, job_id: str | None = None
     planned = plan_event(event, context=context)
     if planned.plan.ignored or not planned.plan.has_update:
         return finish(context, "no_update", started, event=event, plan=planned.plan, job_id=job_id)
-    if job_id is not None:
-        _wait_for_turn(event, context=context, job_id=job_id)
-    plan, guard = planned.plan, context.loop_guard
-    with opportunity_lock(
+    with _turn_and_lock(planned.plan, event=event, context=context, job_id=job_id) as held:
+        return _apply(
+            planned, event=event, context=context, started=started, job_id=job_id, held=held
+        )
+
+
+@contextmanager
+def _turn_and_lock(
+    plan: Plan, *, event: Event, context: JobContext, job_id: str | None
+) -> Iterator[Held]:
+    """Hold the opportunity once older events of it have gone first (NotYetDueError while
+    they wait).
+
+    Usually none are listed: the lock is taken with that check and the loop guard's counts
+    in one round trip. Otherwise the lock is given back at once and the turn awaited as
+    before, outside the lock, so the older event's job can take it.
+    """
+    lock = _lock(plan, event=event, context=context, check_turn=job_id is not None)
+    try:
+        if job_id is not None and any_older(lock.replies[1], job_id=job_id):
+            lock.release()
+            _wait_for_turn(event, context=context, job_id=job_id)
+            lock = _lock(plan, event=event, context=context, check_turn=False)
+        counts = context.loop_guard.counts_from(plan.update, lock.replies[0])
+        yield Held(lock, counts)
+    finally:
+        lock.release()
+
+
+def _lock(plan: Plan, *, event: Event, context: JobContext, check_turn: bool) -> OpportunityLock:
+    """The opportunity's lock, taken with the loop guard's counts (only its holder adds to
+    them) and, when `check_turn`, the events listed before this one."""
+
+    def reads(pipe: Any) -> None:
+        context.loop_guard.read_on(pipe, plan.opportunity_id, plan.update)
+        if check_turn:
+            read_older_on(pipe, event)
+
+    lock = OpportunityLock(
         context.connection,
         event.object_id,
         # A killed holder's lock lapses when its job could no longer be running.
         ttl_sec=context.job_timeout_sec + defaults.HEARTBEAT_MARGIN_SEC,
         wait_sec=min(context.lock_wait_sec, context.job_timeout_sec / 4),
-        # The loop guard's counts come with the lock: only its holder adds to them.
-        reads=lambda pipe: guard.read_on(pipe, plan.opportunity_id, plan.update),
-    ) as lock:
-        counts = guard.counts_from(plan.update, lock.replies[0])
-        return _apply(
-            planned,
-            event=event,
-            context=context,
-            started=started,
-            job_id=job_id,
-            held=Held(lock, counts),
-        )
+    )
+    lock.acquire(reads)
+    return lock
 
 
 def plan_event(event: Event, *, context: JobContext) -> Planned:
