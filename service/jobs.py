@@ -23,7 +23,7 @@ import redis
 from rq import Retry, get_current_job
 
 from service import defaults, logs
-from service.adapters.close import CloseAPI, close_api_for
+from service.adapters.close import CloseAPI, close_api_for, opportunity_path
 from service.adapters.history import History
 from service.adapters.loopguard import LoopGuard
 from service.adapters.metadata import MetadataCache
@@ -63,6 +63,9 @@ class JobContext:
     connection: redis.Redis
     stats: Stats
     loop_guard: LoopGuard
+    # The shared rate limiter the Close client paces with, so a job can take its requests'
+    # slots ahead, with its other Redis reads (None: each request takes its own).
+    throttle: SharedRateLimiter | None = None
     dry_run: bool = False  # plans are logged, nothing is written to Close
     lock_wait_sec: float = defaults.OPPORTUNITY_LOCK_WAIT_SEC
     job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC
@@ -92,6 +95,7 @@ class Held:
 
     lock: OpportunityLock
     loop_counts: dict[str, int]
+    older_listed: bool = False  # older events of the opportunity were listed: not its turn
 
 
 _installed: JobContext | None = None
@@ -125,6 +129,7 @@ def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
         loop_guard=LoopGuard(
             connection, max_writes_per_hour=settings.tuning.loop_max_writes_per_hour
         ),
+        throttle=limiter,
         dry_run=settings.dry_run,
         job_timeout_sec=settings.tuning.job_timeout_sec,
         catchup_interval_sec=settings.tuning.catchup_interval_sec,
@@ -199,30 +204,39 @@ def _turn_and_lock(
     """Hold the opportunity once older events of it have gone first (NotYetDueError while
     they wait).
 
-    Usually none are listed: the lock is taken with that check and the loop guard's counts
-    in one round trip. Otherwise the lock is given back at once and the turn awaited as
-    before, outside the lock, so the older event's job can take it.
+    Usually none are listed: the lock is taken with that check, the loop guard's counts and
+    the rate-limit slots of the GET and the PUT in one round trip. Otherwise the lock is
+    given back at once and the turn awaited as before, outside the lock, so the older
+    event's job can take it.
     """
-    lock = _lock(plan, event=event, context=context, check_turn=job_id is not None)
+    held = _lock(plan, event=event, context=context, job_id=job_id)
     try:
-        if job_id is not None and any_older(lock.replies[1], job_id=job_id):
-            lock.release()
-            _wait_for_turn(event, context=context, job_id=job_id)
-            lock = _lock(plan, event=event, context=context, check_turn=False)
-        counts = context.loop_guard.counts_from(plan.update, lock.replies[0])
-        yield Held(lock, counts)
+        if held.older_listed:
+            held.lock.release()
+            _wait_for_turn(event, context=context, job_id=str(job_id))
+            held = _lock(plan, event=event, context=context, job_id=None)
+        yield held
     finally:
-        lock.release()
+        held.lock.release()
+        if context.throttle is not None:
+            context.throttle.forget_prepaid()
 
 
-def _lock(plan: Plan, *, event: Event, context: JobContext, check_turn: bool) -> OpportunityLock:
+def _lock(plan: Plan, *, event: Event, context: JobContext, job_id: str | None) -> Held:
     """The opportunity's lock, taken with the loop guard's counts (only its holder adds to
-    them) and, when `check_turn`, the events listed before this one."""
+    them), the events listed before this one (when `job_id`: it is to wait its turn) and
+    the slots of the GET and PUT that follow (a write slot goes unused when the re-read
+    finds the update stale: never more requests than the pace allows, at worst fewer)."""
+    path = opportunity_path(plan.opportunity_id)
+    throttle = None if context.dry_run else context.throttle
 
     def reads(pipe: Any) -> None:
         context.loop_guard.read_on(pipe, plan.opportunity_id, plan.update)
-        if check_turn:
+        if job_id is not None:
             read_older_on(pipe, event)
+        if throttle is not None:
+            throttle.take_on(pipe, "GET", path)
+            throttle.take_on(pipe, "PUT", path)
 
     lock = OpportunityLock(
         context.connection,
@@ -232,7 +246,13 @@ def _lock(plan: Plan, *, event: Event, context: JobContext, check_turn: bool) ->
         wait_sec=min(context.lock_wait_sec, context.job_timeout_sec / 4),
     )
     lock.acquire(reads)
-    return lock
+    replies = iter(lock.replies)
+    counts = context.loop_guard.counts_from(plan.update, next(replies))
+    older = job_id is not None and any_older(next(replies), job_id=job_id)
+    if throttle is not None:
+        throttle.took("GET", path, next(replies))
+        throttle.took("PUT", path, next(replies))
+    return Held(lock, counts, older_listed=older)
 
 
 def plan_event(event: Event, *, context: JobContext) -> Planned:
