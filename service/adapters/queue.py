@@ -24,7 +24,9 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry, SimpleWorker
+from rq.job import Job
 from rq.serializers import JSONSerializer
+from rq.utils import now
 
 from service import defaults
 from service.adapters.embedded import running_embedded_url
@@ -294,8 +296,8 @@ class LeanSimpleWorker(SimpleWorker):
     marks the worker idle twice between jobs, and asks Redis whether workers are suspended
     before every job. Here a heartbeat is one pipelined round trip, one that repeats the
     last (same TTL, under a second later) is not sent, a state already written is not
-    written again (a new one goes with a heartbeat), and suspension is looked up at most
-    once a second. On this machine a
+    written again (a new one goes with a heartbeat), a short job's extra heartbeat once it
+    ended is not sent, and suspension is looked up at most once a second. On this machine a
     round trip costs about as much CPU as the job's own Python does, so this is most of
     what the worker class leaves to win.
     """
@@ -332,6 +334,17 @@ class LeanSimpleWorker(SimpleWorker):
             super().set_state(state, pipeline=pipe)
             self.heartbeat(pipeline=pipe)
             pipe.execute()
+
+    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
+        # RQ beats for the job once it ended, a round trip, so that handling its result
+        # cannot outlast the heartbeat it was started with. A job that ended well inside
+        # that heartbeat's TTL has that margin already.
+        ended = now()
+        started = job.started_at
+        if started is not None and (ended - started).total_seconds() < heartbeat_ttl / 2:
+            job.ended_at = ended
+            return
+        super().handle_execution_ended(job, queue, heartbeat_ttl)
 
     def check_for_suspension(self, burst: bool) -> None:
         # `rq suspend` is an operator's command: honoured within a second, not a round

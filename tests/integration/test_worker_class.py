@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import redis
+from rq.utils import now
 
 from service.adapters.queue import LeanSimpleWorker, make_queue
 
@@ -78,3 +81,21 @@ def test_worker_new_state_goes_with_a_heartbeat(redis_client: redis.Redis) -> No
 
     assert (1, 1) == (counts["cmdstat_exec"], counts["cmdstat_expire"])
     assert b"idle" == redis_client.hget(worker.key, "state")
+
+
+def test_worker_short_job_ends_without_another_heartbeat(redis_client: redis.Redis) -> None:
+    """A job that ended well inside its heartbeat's TTL is not beaten for again (a round
+    trip); one that ran for most of it still is."""
+    queue = make_queue(redis_client)
+    worker = LeanSimpleWorker([queue], connection=redis_client)
+    short, long = (queue.enqueue_call("bench.bareapp.noop") for _ in range(2))
+    short.started_at = now()
+    long.started_at = now() - timedelta(seconds=90)
+    redis_client.config_resetstat()
+
+    worker.handle_execution_ended(short, queue, heartbeat_ttl=100)
+    quiet = command_counts(redis_client).get("cmdstat_hset", 0)
+    worker.handle_execution_ended(long, queue, heartbeat_ttl=100)
+
+    assert (0, 1) == (quiet, command_counts(redis_client).get("cmdstat_hset", 0))
+    assert None not in (short.ended_at, long.ended_at)
