@@ -16,6 +16,7 @@ from service.events import Event
 from service.rules import Plan
 
 if TYPE_CHECKING:
+    from service.adapters.queue import OpportunityLock
     from service.jobs import JobContext
 
 log = logging.getLogger("dealkeeper.jobs")
@@ -39,11 +40,15 @@ def finish(
     event: Event,
     plan: Plan | None = None,
     job_id: str | None = None,
+    lock: OpportunityLock | None = None,
 ) -> Outcome:
     """Write the job's bookkeeping in one round trip (loop guard, lag, pending list, counts,
-    Close's answers, history), log the one canonical line, and return the job's result."""
+    Close's answers, history, the opportunity's lock given back), log the one canonical
+    line, and return the job's result."""
     result = _result(outcome, event, plan)
-    _write_bookkeeping(context, outcome, event=event, plan=plan, job_id=job_id, result=result)
+    _write_bookkeeping(
+        context, outcome, event=event, plan=plan, job_id=job_id, result=result, lock=lock
+    )
     result["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
     extra = {**result, "dry_run": outcome == "dry_run"}
     if plan is not None and plan.reasons_not_fired:
@@ -72,8 +77,12 @@ def _write_bookkeeping(
     plan: Plan | None,
     job_id: str | None,
     result: Outcome,
+    lock: OpportunityLock | None,
 ) -> None:
     with context.connection.pipeline(transaction=True) as pipe:
+        if lock is not None:
+            # First, so its reply is the first one; the counts below land with it (MULTI).
+            lock.release_on(pipe)
         if outcome == "applied" and plan is not None:
             context.loop_guard.count(plan.opportunity_id, plan.update, target=pipe)
             context.stats.observe_lag_since(event.date_created, target=pipe)
@@ -87,9 +96,12 @@ def _write_bookkeeping(
             writer(pipe, event, plan, result)
         # A command Redis refuses (a key of the wrong type) is logged, not a reason to run
         # an applied event again; a lost connection still raises, and RQ retries the job.
-        for reply in pipe.execute(raise_on_error=False):
-            if isinstance(reply, Exception):
-                log.warning("bookkeeping_not_recorded", extra={"reason": str(reply)})
+        replies = pipe.execute(raise_on_error=False)
+    if lock is not None and not isinstance(replies[0], Exception):
+        lock.released()  # else the job's `with` gives it back on its own
+    for reply in replies:
+        if isinstance(reply, Exception):
+            log.warning("bookkeeping_not_recorded", extra={"reason": str(reply)})
 
 
 def _result(outcome: str, event: Event, plan: Plan | None) -> Outcome:

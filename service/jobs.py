@@ -14,7 +14,8 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,13 +23,13 @@ import redis
 from rq import Retry, get_current_job
 
 from service import defaults, logs
-from service.adapters.close import CloseAPI, close_api_for
+from service.adapters.close import CloseAPI, close_api_for, opportunity_path
 from service.adapters.history import History
 from service.adapters.loopguard import LoopGuard
 from service.adapters.metadata import MetadataCache
-from service.adapters.ordering import predecessors
+from service.adapters.ordering import any_older, predecessors, read_older_on
 from service.adapters.ownwrites import OwnWrites
-from service.adapters.queue import opportunity_lock
+from service.adapters.queue import OpportunityLock
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
@@ -62,6 +63,9 @@ class JobContext:
     connection: redis.Redis
     stats: Stats
     loop_guard: LoopGuard
+    # The shared rate limiter the Close client paces with, so a job can take its requests'
+    # slots ahead, with its other Redis reads (None: each request takes its own).
+    throttle: SharedRateLimiter | None = None
     dry_run: bool = False  # plans are logged, nothing is written to Close
     lock_wait_sec: float = defaults.OPPORTUNITY_LOCK_WAIT_SEC
     job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC
@@ -83,6 +87,15 @@ class Planned:
     ruleset: RuleSet
     metadata: Metadata | None
     own_api_key_ids: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Held:
+    """The opportunity's lock, with what was read when it was taken."""
+
+    lock: OpportunityLock
+    loop_counts: dict[str, int]
+    older_listed: bool = False  # older events of the opportunity were listed: not its turn
 
 
 _installed: JobContext | None = None
@@ -116,6 +129,7 @@ def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
         loop_guard=LoopGuard(
             connection, max_writes_per_hour=settings.tuning.loop_max_writes_per_hour
         ),
+        throttle=limiter,
         dry_run=settings.dry_run,
         job_timeout_sec=settings.tuning.job_timeout_sec,
         catchup_interval_sec=settings.tuning.catchup_interval_sec,
@@ -177,16 +191,68 @@ def handle_event(event: Event, *, context: JobContext, job_id: str | None = None
     planned = plan_event(event, context=context)
     if planned.plan.ignored or not planned.plan.has_update:
         return finish(context, "no_update", started, event=event, plan=planned.plan, job_id=job_id)
-    if job_id is not None:
-        _wait_for_turn(event, context=context, job_id=job_id)
-    with opportunity_lock(
+    with _turn_and_lock(planned.plan, event=event, context=context, job_id=job_id) as held:
+        return _apply(
+            planned, event=event, context=context, started=started, job_id=job_id, held=held
+        )
+
+
+@contextmanager
+def _turn_and_lock(
+    plan: Plan, *, event: Event, context: JobContext, job_id: str | None
+) -> Iterator[Held]:
+    """Hold the opportunity once older events of it have gone first (NotYetDueError while
+    they wait).
+
+    Usually none are listed: the lock is taken with that check, the loop guard's counts and
+    the rate-limit slots of the GET and the PUT in one round trip. Otherwise the lock is
+    given back at once and the turn awaited as before, outside the lock, so the older
+    event's job can take it.
+    """
+    held = _lock(plan, event=event, context=context, job_id=job_id)
+    try:
+        if held.older_listed:
+            held.lock.release()
+            _wait_for_turn(event, context=context, job_id=str(job_id))
+            held = _lock(plan, event=event, context=context, job_id=None)
+        yield held
+    finally:
+        held.lock.release()
+        if context.throttle is not None:
+            context.throttle.forget_prepaid()
+
+
+def _lock(plan: Plan, *, event: Event, context: JobContext, job_id: str | None) -> Held:
+    """The opportunity's lock, taken with the loop guard's counts (only its holder adds to
+    them), the events listed before this one (when `job_id`: it is to wait its turn) and
+    the slots of the GET and PUT that follow (a write slot goes unused when the re-read
+    finds the update stale: never more requests than the pace allows, at worst fewer)."""
+    path = opportunity_path(plan.opportunity_id)
+    throttle = None if context.dry_run else context.throttle
+
+    def reads(pipe: Any) -> None:
+        context.loop_guard.read_on(pipe, plan.opportunity_id, plan.update)
+        if job_id is not None:
+            read_older_on(pipe, event)
+        if throttle is not None:
+            throttle.take_on(pipe, "GET", path)
+            throttle.take_on(pipe, "PUT", path)
+
+    lock = OpportunityLock(
         context.connection,
         event.object_id,
         # A killed holder's lock lapses when its job could no longer be running.
         ttl_sec=context.job_timeout_sec + defaults.HEARTBEAT_MARGIN_SEC,
         wait_sec=min(context.lock_wait_sec, context.job_timeout_sec / 4),
-    ):
-        return _apply(planned, event=event, context=context, started=started, job_id=job_id)
+    )
+    lock.acquire(reads)
+    replies = iter(lock.replies)
+    counts = context.loop_guard.counts_from(plan.update, next(replies))
+    older = job_id is not None and any_older(next(replies), job_id=job_id)
+    if throttle is not None:
+        throttle.took("GET", path, next(replies))
+        throttle.took("PUT", path, next(replies))
+    return Held(lock, counts, older_listed=older)
 
 
 def plan_event(event: Event, *, context: JobContext) -> Planned:
@@ -239,11 +305,19 @@ def _wait_for_turn(event: Event, *, context: JobContext, job_id: str) -> None:
 
 
 def _apply(
-    planned: Planned, *, event: Event, context: JobContext, started: float, job_id: str | None
+    planned: Planned,
+    *,
+    event: Event,
+    context: JobContext,
+    started: float,
+    job_id: str | None,
+    held: Held,
 ) -> Outcome:
     plan = planned.plan
     if context.dry_run:
-        return finish(context, "dry_run", started, event=event, plan=plan, job_id=job_id)
+        return finish(
+            context, "dry_run", started, event=event, plan=plan, job_id=job_id, lock=held.lock
+        )
     try:
         # One read per write: the update must still be right for the deal as it is now.
         current = context.close.get_opportunity(plan.opportunity_id)
@@ -256,19 +330,31 @@ def _apply(
             own_api_key_ids=planned.own_api_key_ids,
         )
         if not plan.has_update:
-            return finish(context, "stale", started, event=event, plan=plan, job_id=job_id)
-        _guard_against_loops(plan, context=context)
+            return finish(
+                context, "stale", started, event=event, plan=plan, job_id=job_id, lock=held.lock
+            )
+        _guard_against_loops(plan, context=context, known=held.loop_counts)
         context.own_writes.expect(plan.opportunity_id, plan.update)
         context.close.update_opportunity(
             plan.opportunity_id, plan.update, tz_offset_hours=plan.tz_offset_hours
         )
     except CloseNotFoundError:
-        return finish(context, "opportunity_gone", started, event=event, plan=plan, job_id=job_id)
-    return finish(context, "applied", started, event=event, plan=plan, job_id=job_id)
+        return finish(
+            context,
+            "opportunity_gone",
+            started,
+            event=event,
+            plan=plan,
+            job_id=job_id,
+            lock=held.lock,
+        )
+    return finish(
+        context, "applied", started, event=event, plan=plan, job_id=job_id, lock=held.lock
+    )
 
 
-def _guard_against_loops(plan: Plan, *, context: JobContext) -> None:
-    worn = context.loop_guard.exhausted(plan.opportunity_id, plan.update)
+def _guard_against_loops(plan: Plan, *, context: JobContext, known: dict[str, int]) -> None:
+    worn = context.loop_guard.exhausted(plan.opportunity_id, plan.update, known=known)
     if worn:
         limit = context.loop_guard.max_writes
         raise LoopSuspectedError(

@@ -7,6 +7,7 @@ service.retry; this module only carries the decisions out (sleeps, logs, raises)
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import random
@@ -155,9 +156,12 @@ class CloseClient:
         self._max_inline_wait_sec = max_inline_wait_sec
         self._backoff = (backoff_base_sec, backoff_cap_sec)
         self._sleep, self._rand, self._clock = sleep, rand, clock
+        # Basic auth written once: requests would rebuild it (and merge auth settings) on
+        # every call. Never logged: only _send reads it, and __repr__ leaves it out.
         self._headers = {
             "accept": "application/json",
             "user-agent": f"dealkeeper/{service.__version__}",
+            "authorization": _basic_auth(api_key),
         }
         self.last_rate_limit: RateLimitInfo | None = None
         self.last_response_at: float | None = None
@@ -288,8 +292,7 @@ class CloseClient:
                 self.base_url + path,
                 params=params,
                 json=json_body,
-                headers={**self._headers, **(headers or {})},
-                auth=(self._api_key, ""),
+                headers={**self._headers, **headers} if headers else self._headers,
                 timeout=self._timeout,
             )
         except _NO_REPLY as exc:
@@ -390,6 +393,11 @@ class DryRunClose:
         if self._reader is None:
             raise CloseUnavailableError("dry-run without CLOSE_API_KEY cannot read from Close")
         return self._reader
+
+
+def _basic_auth(api_key: str) -> str:
+    """The Authorization value Close expects: the key as user, an empty password."""
+    return "Basic " + base64.b64encode(f"{api_key}:".encode()).decode("ascii")
 
 
 def _session_for(base_url: str) -> requests.Session:

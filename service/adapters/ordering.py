@@ -38,6 +38,20 @@ def remove_pending(target: Any, event: Event, *, job_id: str) -> None:
     target.zrem(PENDING_PREFIX + event.object_id, job_id)
 
 
+def read_older_on(pipe: Any, event: Event) -> None:
+    """Queue the read of the events listed before this one on `pipe` (one reply, for
+    `any_older`): the usual answer, none, then costs no round trip of its own."""
+    pipe.zrangebyscore(PENDING_PREFIX + event.object_id, "-inf", f"({score(event)}")
+
+
+def any_older(reply: Any, *, job_id: str) -> bool:
+    """Whether `read_older_on` found other events listed before this one (True as well
+    when Redis refused the read: `predecessors` then asks again)."""
+    if not isinstance(reply, list):
+        return True
+    return any(_text(m) != job_id for m in reply)
+
+
 def predecessors(connection: redis.Redis, event: Event, *, job_id: str) -> dict[str, bytes]:
     """Older events of the same opportunity still queued or running: job id -> status."""
     key = PENDING_PREFIX + event.object_id

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import redis
 
@@ -40,6 +40,9 @@ LIMIT_PREFIX = "dk:ratelimit:limit:"
 SHARE_OF_STATED_LIMIT = 0.97
 # Close states its limits per second; a stated limit is kept this long after it was seen.
 STATED_LIMIT_TTL_SEC = 3600
+# A slot taken ahead (`take_on`) is used only by a request sent this soon after: later, the
+# request takes a slot of its own, so requests never bunch up behind slots taken long ago.
+PREPAID_MAX_AGE_SEC = 0.25
 
 # KEYS[1]: the group's theoretical arrival time (µs); KEYS[2]: the group's pause (until, ms);
 # KEYS[3]: the limit Close stated for the group (requests per second).
@@ -105,14 +108,33 @@ class SharedRateLimiter:
         self._take = connection.register_script(_TAKE_SLOT)
         self._pause = connection.register_script(_PAUSE)
         self._stated: dict[str, tuple[int, float]] = {}  # group -> (limit, when written)
+        # (method, path) -> when its slot was taken ahead (take_on, then took).
+        self._prepaid: dict[tuple[str, str], float] = {}
+
+    def take_on(self, pipe: Any, method: str, path: str) -> None:
+        """Queue the taking of a slot for a request about to be sent, on a pipeline that is
+        going to Redis anyway (one reply, for `took`): no round trip of its own."""
+        # EVAL, not EVALSHA: inside MULTI a script Redis lost (restart) cannot be loaded.
+        pipe.eval(_TAKE_SLOT, 3, *self._keys(endpoint_group(method, path)), *self._args())
+
+    def took(self, method: str, path: str, reply: Any) -> None:
+        """Keep the slot `take_on` got (reply 0), for this request's `before`; a wait or an
+        error leaves the request to take its slot as usual."""
+        if not isinstance(reply, Exception) and int(reply) <= 0:
+            self._prepaid[(method.upper(), path)] = self.clock()
+
+    def forget_prepaid(self) -> None:
+        """Drop slots taken ahead and not used (the job ended before sending)."""
+        self._prepaid.clear()
 
     def before(self, method: str, path: str) -> None:
         """Wait for this request's slot, or raise CloseRateLimitedError when that is long."""
+        taken = self._prepaid.pop((method.upper(), path), None)
+        if taken is not None and self.clock() - taken < PREPAID_MAX_AGE_SEC:
+            return
         group = endpoint_group(method, path)
         while True:
-            keys = [PACE_PREFIX + group, PAUSE_PREFIX + group, LIMIT_PREFIX + group]
-            args = [self.interval_us, self.ceiling_us, SHARE_OF_STATED_LIMIT]
-            wait_ms = int(self._take(keys=keys, args=args))
+            wait_ms = int(self._take(keys=self._keys(group), args=self._args()))
             if wait_ms <= 0:
                 return
             wait_sec = wait_ms / 1000
@@ -125,6 +147,12 @@ class SharedRateLimiter:
                     reason=f"{group} paused by the shared rate limit",
                 )
             self.sleep(wait_sec)
+
+    def _keys(self, group: str) -> list[str]:
+        return [PACE_PREFIX + group, PAUSE_PREFIX + group, LIMIT_PREFIX + group]
+
+    def _args(self) -> list[float]:
+        return [self.interval_us, self.ceiling_us, SHARE_OF_STATED_LIMIT]
 
     def after(self, exchange: Exchange) -> None:
         """Pause the group for everyone when Close says its limit is reached, and keep the

@@ -55,6 +55,34 @@ def test_ratelimit_second_request_waits_for_its_slot(redis_client: redis.Redis) 
     assert 0 < waited <= 0.1
 
 
+def test_ratelimit_slot_taken_ahead_serves_its_request_once(redis_client: redis.Redis) -> None:
+    """A slot taken on a job's pipeline is its request's: `before` then asks nothing, and
+    the next request of the group waits its turn after it as usual."""
+    ahead = limiter(redis_client, rate=1.0, inline=0.01)
+    with redis_client.pipeline() as pipe:
+        ahead.take_on(pipe, "PUT", "opportunity/a/")
+        (reply,) = pipe.execute()
+    ahead.took("PUT", "opportunity/a/", reply)
+
+    ahead.before("PUT", "opportunity/a/")  # the slot taken ahead: no wait, no error
+    with pytest.raises(CloseRateLimitedError):
+        ahead.before("PUT", "opportunity/a/")  # used once only: this one waits a second
+
+
+def test_ratelimit_slot_not_granted_ahead_is_taken_as_usual(redis_client: redis.Redis) -> None:
+    """A wait answered to `take_on` (or a slot kept too long) leaves `before` to pace."""
+    ahead = limiter(redis_client, rate=1.0, inline=0.01)
+    ahead.before("PUT", "opportunity/a/")
+    with redis_client.pipeline() as pipe:
+        ahead.take_on(pipe, "PUT", "opportunity/b/")
+        (reply,) = pipe.execute()
+    ahead.took("PUT", "opportunity/b/", reply)
+
+    with pytest.raises(CloseRateLimitedError):
+        ahead.before("PUT", "opportunity/b/")
+    assert 0 < reply
+
+
 def test_ratelimit_pace_is_shared_between_processes(redis_client: redis.Redis) -> None:
     """Two limiters on one Redis (two workers) share the pace of a group."""
     one, other = limiter(redis_client, rate=1.0, inline=0.01), limiter(redis_client, rate=1.0)

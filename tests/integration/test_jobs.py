@@ -16,7 +16,7 @@ from rq.serializers import JSONSerializer
 from service import jobs
 from service.adapters.close import CloseClient
 from service.adapters.metadata import MetadataCache
-from service.adapters.queue import enqueue_event, opportunity_lock
+from service.adapters.queue import LOCK_PREFIX, enqueue_event, job_id_for, opportunity_lock
 from service.events import Event, event_from_dict
 from service.fakeclose import FakeClose
 from service.settings import Settings
@@ -231,6 +231,26 @@ def test_jobs_busy_opportunity_is_rescheduled(
         worker.work(burst=True, with_scheduler=False)
 
     assert (1, []) == (queue.scheduled_job_registry.count, puts(fake_close))
+
+
+def test_jobs_newer_event_waits_for_an_older_one_still_queued(
+    fake_close: FakeClose, queue: Queue, settings: Settings, redis_client: redis.Redis
+) -> None:
+    """Queued ahead of an older event of its opportunity, an event is sent back to wait its
+    turn, nothing written; the lock it took to look is given back at once."""
+    older = won_event(fake_close)
+    newer = {**older, "id": older["id"] + "_2", "date_created": "2026-11-28T03:31:00.000000"}
+    newer_event = queue_event(newer, queue)
+    queue_event(older, queue)
+
+    make_worker(settings).work(burst=True, with_scheduler=False, max_jobs=1)
+
+    job = Job.fetch(job_id_for(newer_event), connection=redis_client, serializer=JSONSerializer)
+    assert (JobStatus.QUEUED, [], 0) == (
+        job.get_status(),
+        puts(fake_close),
+        redis_client.exists(LOCK_PREFIX + older["object_id"]),
+    )
 
 
 def test_jobs_dry_run_calls_nothing(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import redis
+from rq.utils import now
 
 from service.adapters.queue import LeanSimpleWorker, make_queue
 
@@ -38,3 +41,61 @@ def test_worker_state_already_written_is_not_written_again(redis_client: redis.R
     worker.set_state("busy")
 
     assert (0, b"busy") == (unchanged, redis_client.hget(worker.key, "state"))
+
+
+def test_worker_heartbeat_repeating_the_last_is_not_sent(redis_client: redis.Redis) -> None:
+    """RQ beats back to back around each dequeue: a repeat (same TTL, within a second) costs
+    nothing; a beat with another TTL (a job's) is sent."""
+    worker = LeanSimpleWorker([make_queue(redis_client)], connection=redis_client)
+    worker.heartbeat()
+    redis_client.config_resetstat()
+
+    worker.heartbeat()
+    repeated = command_counts(redis_client).get("cmdstat_exec", 0)
+    worker.heartbeat(worker.worker_ttl + 1000)
+
+    assert (0, 1) == (repeated, command_counts(redis_client).get("cmdstat_exec", 0))
+    assert worker.worker_ttl + 900 < redis_client.ttl(worker.key)
+
+
+def test_worker_suspension_is_looked_up_at_most_once_a_second(redis_client: redis.Redis) -> None:
+    """`rq suspend` is honoured within a second, without a round trip before every job."""
+    worker = LeanSimpleWorker([make_queue(redis_client)], connection=redis_client)
+    worker.check_for_suspension(burst=True)
+    redis_client.config_resetstat()
+
+    for _ in range(5):
+        worker.check_for_suspension(burst=True)
+
+    assert 0 == command_counts(redis_client).get("cmdstat_exists", 0)
+
+
+def test_worker_new_state_goes_with_a_heartbeat(redis_client: redis.Redis) -> None:
+    """RQ marks the worker idle after each job, then beats: one round trip for both."""
+    worker = LeanSimpleWorker([make_queue(redis_client)], connection=redis_client)
+    redis_client.config_resetstat()
+
+    worker.set_state("idle")
+    worker.heartbeat()
+    counts = command_counts(redis_client)
+
+    assert (1, 1) == (counts["cmdstat_exec"], counts["cmdstat_expire"])
+    assert b"idle" == redis_client.hget(worker.key, "state")
+
+
+def test_worker_short_job_ends_without_another_heartbeat(redis_client: redis.Redis) -> None:
+    """A job that ended well inside its heartbeat's TTL is not beaten for again (a round
+    trip); one that ran for most of it still is."""
+    queue = make_queue(redis_client)
+    worker = LeanSimpleWorker([queue], connection=redis_client)
+    short, long = (queue.enqueue_call("bench.bareapp.noop") for _ in range(2))
+    short.started_at = now()
+    long.started_at = now() - timedelta(seconds=90)
+    redis_client.config_resetstat()
+
+    worker.handle_execution_ended(short, queue, heartbeat_ttl=100)
+    quiet = command_counts(redis_client).get("cmdstat_hset", 0)
+    worker.handle_execution_ended(long, queue, heartbeat_ttl=100)
+
+    assert (0, 1) == (quiet, command_counts(redis_client).get("cmdstat_hset", 0))
+    assert None not in (short.ended_at, long.ended_at)
