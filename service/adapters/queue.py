@@ -49,14 +49,16 @@ JOB_FUNCTION = "service.jobs.process_event"
 # two deliveries racing each other queue once.
 # KEYS: dedupe record, pending set, job hash, RQ queue, RQ's set of queues[, stats, last-seen]
 # ARGV: job id, TTL of the dedupe record and pending set, pending score, stats counter
-#       field, last-seen time, then the job hash's fields and values
+#       field, last-seen time, then the job hash's fields that differ from event to event
+# CONSTANT_FIELDS is replaced by the job template's other fields, as Lua strings: written
+# into the script once, they are not sent and parsed again with every webhook.
 # Returns 1 (queued) or 0 (the record was there: a duplicate, nothing written).
 _ENQUEUE_EVENT = f"""
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
 redis.call('SADD', KEYS[5], KEYS[4])
-redis.call('HSET', KEYS[3], unpack(ARGV, 6))
+redis.call('HSET', KEYS[3], CONSTANT_FIELDS, unpack(ARGV, 6))
 redis.call('RPUSH', KEYS[4], ARGV[1])
 if KEYS[6] then
   redis.call('HINCRBY', KEYS[6], ARGV[4], 1)
@@ -68,7 +70,10 @@ DEDUPE_PREFIX = "dk:seen:"
 LOCK_PREFIX = "dk:lock:opportunity:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-_SCRIPTS: weakref.WeakKeyDictionary[redis.Redis, Any] = weakref.WeakKeyDictionary()
+# The enqueue script of each template, registered per client.
+_SCRIPTS: weakref.WeakKeyDictionary[redis.Redis, dict[JobTemplate, Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -163,10 +168,9 @@ def enqueue_event(
             pending_score(event),
             counter_field,
             seen_at,
-            *template.fields,
             *_event_job_fields(event, queue),
         ]
-        queued = _enqueue_script(queue.connection)(keys=keys, args=args)
+        queued = _enqueue_script(queue.connection, template)(keys=keys, args=args)
     except RedisError as error:
         raise QueueUnavailableError(f"Redis did not take the event: {error}") from error
     return Enqueued(job_id=job_id, duplicate=not queued)
@@ -175,10 +179,19 @@ def enqueue_event(
 @dataclass(frozen=True)
 class JobTemplate:
     """The fields of an event job's hash that are the same for every event (function,
-    timeouts, TTLs, retries, origin, status and RQ's empty fields), names and values
-    encoded once."""
+    timeouts, TTLs, retries, origin, status and RQ's empty fields): names and values."""
 
     fields: tuple[bytes, ...]
+
+    def script(self) -> str:
+        """The enqueue script with these fields written into it."""
+        return _ENQUEUE_EVENT.replace("CONSTANT_FIELDS", ", ".join(map(_lua_string, self.fields)))
+
+
+def _lua_string(value: bytes) -> str:
+    """A Lua string literal of exactly these bytes (anything but plain ASCII escaped)."""
+    plain = {*range(0x20, 0x7F)} - {ord('"'), ord("\\")}
+    return '"' + "".join(chr(b) if b in plain else f"\\{b:03d}" for b in value) + '"'
 
 
 # The fields of a job's hash that differ from event to event; `_event_job_fields` writes them.
@@ -252,11 +265,13 @@ def _description(event: Event) -> str:
     return f"{event.name} {event.object_id}"
 
 
-def _enqueue_script(connection: redis.Redis) -> Any:
-    """The script registered for this client (EVALSHA; loaded again after a Redis restart)."""
-    script = _SCRIPTS.get(connection)
+def _enqueue_script(connection: redis.Redis, template: JobTemplate) -> Any:
+    """The template's script registered for this client (EVALSHA; loaded again after a
+    Redis restart)."""
+    scripts = _SCRIPTS.setdefault(connection, {})
+    script = scripts.get(template)
     if script is None:
-        script = _SCRIPTS[connection] = connection.register_script(_ENQUEUE_EVENT)
+        script = scripts[template] = connection.register_script(template.script())
     return script
 
 

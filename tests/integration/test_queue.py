@@ -123,3 +123,10 @@ def test_queue_duplicate_writes_nothing(queue: Queue, redis_client: redis.Redis)
 
     assert (False, True, first.job_id) == (first.duplicate, again.duplicate, again.job_id)
     assert before == {key: redis_client.dump(key) for key in redis_client.keys("*")}
+
+
+def test_queue_template_fields_reach_redis_byte_for_byte(redis_client: redis.Redis) -> None:
+    """The constant fields are written into the script as Lua strings: every byte survives."""
+    value = bytes(range(256)) + b'"\\0012'
+
+    assert value == redis_client.eval(f"return {queueing._lua_string(value)}", 0)
