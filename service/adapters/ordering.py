@@ -13,7 +13,6 @@ from typing import Any
 
 import redis
 
-from service import defaults
 from service.events import Event
 
 PENDING_PREFIX = "dk:pending:"
@@ -26,16 +25,16 @@ def score(event: Event) -> int:
     return int(event.date_created.timestamp() * 1000)
 
 
-def add_pending(pipe: Any, event: Event, *, job_id: str) -> None:
-    """List the event as pending (on the enqueue pipeline, so both land together)."""
-    key = PENDING_PREFIX + event.object_id
-    pipe.zadd(key, {job_id: score(event)})
-    pipe.expire(key, defaults.DEDUPE_TTL_SEC)
+def pending_key(event: Event) -> str:
+    """The sorted set listing the pending events of the event's opportunity. The enqueue
+    script (service/adapters/queue.py) adds each event to it, scored by `score`, in the
+    same call that queues the job, and keeps it for DEDUPE_TTL_SEC."""
+    return PENDING_PREFIX + event.object_id
 
 
 def remove_pending(target: Any, event: Event, *, job_id: str) -> None:
     """Strike the event off its opportunity's list (on a connection or a pipeline)."""
-    target.zrem(PENDING_PREFIX + event.object_id, job_id)
+    target.zrem(pending_key(event), job_id)
 
 
 def read_older_on(pipe: Any, event: Event) -> None:
@@ -54,7 +53,7 @@ def any_older(reply: Any, *, job_id: str) -> bool:
 
 def predecessors(connection: redis.Redis, event: Event, *, job_id: str) -> dict[str, bytes]:
     """Older events of the same opportunity still queued or running: job id -> status."""
-    key = PENDING_PREFIX + event.object_id
+    key = pending_key(event)
     found: list[bytes] = connection.zrangebyscore(key, "-inf", f"({score(event)}")  # type: ignore[assignment]
     older = [m for m in (_text(f) for f in found) if m != job_id]
     if not older:

@@ -1,9 +1,14 @@
 """Redis and RQ wiring: connections, the event queue, dedupe, per-opportunity locks.
 
 An event is queued together with its dedupe record in one Lua script: it writes the record
-(SET NX) and, only if the record was not there, runs the commands that queue the job.
-Either both land or neither does, two deliveries racing each other queue once, and it
+(SET NX) and, only if the record was not there, writes the job the way RQ's enqueue_call
+does. Either both land or neither does, two deliveries racing each other queue once, and it
 costs one round trip (WATCH, EXISTS and MULTI/EXEC cost three).
+
+The job's hash is written from a template: the fields that are the same for every event are
+taken once per process from what RQ itself would write, and only the event's own fields are
+made per webhook. Building RQ's Job and a pipeline for every webhook cost more than the
+round trip itself (tests/integration/test_queue.py checks the hash is the one RQ writes).
 """
 
 from __future__ import annotations
@@ -13,9 +18,11 @@ import re
 import time
 import uuid
 import weakref
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,34 +33,50 @@ from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry, SimpleWorker
 from rq.job import Job
 from rq.serializers import JSONSerializer
-from rq.utils import now
+from rq.utils import now, utcformat
 
 from service import defaults
 from service.adapters.embedded import running_embedded_url
-from service.adapters.ordering import add_pending
-from service.adapters.stats import Stats
+from service.adapters.ordering import pending_key
+from service.adapters.ordering import score as pending_score
+from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY, Stats
 from service.errors import ConfigurationError, OpportunityBusyError, QueueUnavailableError
 from service.events import Event
 from service.settings import Settings
 
 JOB_FUNCTION = "service.jobs.process_event"
-# KEYS[1]: the dedupe record; ARGV[1]: its value (the job id), ARGV[2]: its TTL in seconds;
-# then the commands that queue the event, each as its argument count and its arguments.
+# Queues one event in one round trip. It writes the dedupe record (SET NX) and only if the
+# record was not there, writes what RQ's enqueue_call writes for the job, lists the event as
+# pending for its opportunity (service/adapters/ordering.py) and, given KEYS[6] and KEYS[7],
+# counts the webhook (Stats.record_webhook). Either all of it lands or none of it does, and
+# two deliveries racing each other queue once.
+# KEYS: dedupe record, pending set, job hash, RQ queue, RQ's set of queues[, stats, last-seen]
+# ARGV: job id, TTL of the dedupe record and pending set, pending score, stats counter
+#       field, last-seen time, then the job hash's fields that differ from event to event
+# CONSTANT_FIELDS is replaced by the job template's other fields, as Lua strings: written
+# into the script once, they are not sent and parsed again with every webhook.
 # Returns 1 (queued) or 0 (the record was there: a duplicate, nothing written).
-_ENQUEUE_ONCE = """
+_ENQUEUE_EVENT = f"""
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
-local i = 3
-while i <= #ARGV do
-  local n = tonumber(ARGV[i])
-  redis.call(unpack(ARGV, i + 1, i + n))
-  i = i + n + 1
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SADD', KEYS[5], KEYS[4])
+redis.call('HSET', KEYS[3], CONSTANT_FIELDS, unpack(ARGV, 6))
+redis.call('RPUSH', KEYS[4], ARGV[1])
+if KEYS[6] then
+  redis.call('HINCRBY', KEYS[6], ARGV[4], 1)
+  redis.call('HSET', KEYS[7], '{LAST_WEBHOOK_FIELD}', ARGV[5])
 end
 return 1
 """
 DEDUPE_PREFIX = "dk:seen:"
 LOCK_PREFIX = "dk:lock:opportunity:"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-_SCRIPTS: weakref.WeakKeyDictionary[redis.Redis, Any] = weakref.WeakKeyDictionary()
+# The enqueue script of each template, registered per client.
+_SCRIPTS: weakref.WeakKeyDictionary[redis.Redis, dict[JobTemplate, Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @dataclass(frozen=True)
@@ -130,49 +153,133 @@ def enqueue_event(
     """Queue the event once; QueueUnavailableError when Redis cannot take it."""
     job_id = job_id_for(event)
     try:
+        template = _job_template(queue, job_timeout_sec)
+        keys = [
+            DEDUPE_PREFIX + event.dedupe_key,
+            pending_key(event),
+            queue.job_class.key_for(job_id),
+            queue.key,
+            queue.redis_queues_keys,
+        ]
+        counter_field, seen_at = "", ""
+        if stats is not None:
+            keys += [STATS_KEY, LAST_KEY]
+            counter_field, seen_at = stats.webhook_record(outcome="queued")
         args = [
             job_id,
             defaults.DEDUPE_TTL_SEC,
-            *_queueing_commands(event, queue, stats, job_id, job_timeout_sec),
+            pending_score(event),
+            counter_field,
+            seen_at,
+            *_event_job_fields(event, queue),
         ]
-        queued = _enqueue_script(queue.connection)(
-            keys=[DEDUPE_PREFIX + event.dedupe_key], args=args
-        )
+        queued = _enqueue_script(queue.connection, template)(keys=keys, args=args)
     except RedisError as error:
         raise QueueUnavailableError(f"Redis did not take the event: {error}") from error
     return Enqueued(job_id=job_id, duplicate=not queued)
 
 
-def _queueing_commands(
-    event: Event, queue: Queue, stats: Stats | None, job_id: str, timeout: int
-) -> list[Any]:
-    """The commands that queue the event, flattened for the script (count, arguments, ...).
+@dataclass(frozen=True)
+class JobTemplate:
+    """The fields of an event job's hash that are the same for every event (function,
+    timeouts, TTLs, retries, origin, status and RQ's empty fields): names and values."""
 
-    RQ and our own helpers write them into a pipeline that is never sent (RQ may still ask
-    Redis its version, once per process).
-    """
+    fields: tuple[bytes, ...]
+
+    def script(self) -> str:
+        """The enqueue script with these fields written into it."""
+        return _ENQUEUE_EVENT.replace("CONSTANT_FIELDS", ", ".join(map(_lua_string, self.fields)))
+
+
+def _lua_string(value: bytes) -> str:
+    """A Lua string literal of exactly these bytes (anything but plain ASCII escaped)."""
+    plain = {*range(0x20, 0x7F)} - {ord('"'), ord("\\")}
+    return '"' + "".join(chr(b) if b in plain else f"\\{b:03d}" for b in value) + '"'
+
+
+# The fields of a job's hash that differ from event to event; `_event_job_fields` writes them.
+_EVENT_JOB_FIELDS = frozenset({"created_at", "enqueued_at", "data", "description"})
+_TEMPLATES: dict[tuple[str, Any, int], JobTemplate] = {}
+
+
+def _job_template(queue: Queue, timeout: int) -> JobTemplate:
+    """The constant fields, as RQ's own enqueue_call writes them (once per process)."""
+    cache_key = (queue.key, queue.serializer, timeout)
+    template = _TEMPLATES.get(cache_key)
+    if template is None:
+        template = _TEMPLATES[cache_key] = _template_from_rq(queue, timeout)
+    return template
+
+
+def _template_from_rq(queue: Queue, timeout: int) -> JobTemplate:
+    """Let RQ queue a sample event into a pipeline that is never sent (RQ may still ask
+    Redis its version, once per process) and keep the fields of the hash it would write.
+
+    Refuses to guess when RQ writes anything else than what the enqueue script writes, so
+    an RQ upgrade that changes how a job is queued fails at the first webhook and in the
+    tests, instead of queueing jobs RQ would not run the way it queues them."""
+    sample = Event(
+        id="template", object_type="opportunity", action="updated", object_id="template",
+        date_created=_EPOCH, date_updated=_EPOCH,
+    )  # fmt: skip
     batch = queue.connection.pipeline()
     batch.multi()  # RQ insists on a pipeline in MULTI mode; nothing is sent until execute
-    add_pending(batch, event, job_id=job_id)
-    _enqueue_on(batch, event, queue=queue, job_id=job_id, timeout=timeout)
-    if stats is not None:
-        stats.record_webhook(batch, outcome="queued")
-    flat: list[Any] = []
-    for command, _options in batch.command_stack:
-        flat += [len(command), *command]
-    batch.reset()
-    return flat
+    try:
+        _enqueue_on(batch, sample, queue=queue, job_id="template", timeout=timeout)
+        commands = [command for command, _options in batch.command_stack]
+    finally:
+        batch.reset()
+    job_key = queue.job_class.key_for("template")
+    expected = [
+        ("SADD", queue.redis_queues_keys, queue.key),
+        ("HSET", job_key, "status", "queued"),  # repeated in the hash itself
+        ("RPUSH", queue.key, "template"),
+    ]
+    if len(commands) != 4 or [commands[0], commands[1], commands[3]] != expected:
+        raise RuntimeError(f"RQ queues a job in an unexpected way: {commands!r}")
+    name, key, *pairs = commands[2]
+    fields = dict(zip(pairs[::2], pairs[1::2], strict=True))
+    if (name, key) != ("HSET", job_key) or not fields.keys() >= _EVENT_JOB_FIELDS:
+        raise RuntimeError(f"RQ writes a job hash unlike the one expected: {commands[2]!r}")
+    constant = [(k, v) for k, v in fields.items() if k not in _EVENT_JOB_FIELDS]
+    return JobTemplate(fields=tuple(_encoded(item) for pair in constant for item in pair))
 
 
-def _enqueue_script(connection: redis.Redis) -> Any:
-    """The script registered for this client (EVALSHA; loaded again after a Redis restart)."""
-    script = _SCRIPTS.get(connection)
+def _encoded(value: str | int | bytes) -> bytes:
+    """A value as redis-py sends it (bytes cost it the least work per call)."""
+    if isinstance(value, bytes):
+        return value
+    return (repr(value) if isinstance(value, int) else value).encode()
+
+
+def _event_job_fields(event: Event, queue: Queue) -> list[Any]:
+    """The job hash's fields that depend on the event, as RQ's Job.to_dict makes them."""
+    moment = utcformat(now())
+    data = queue.serializer.dumps((JOB_FUNCTION, None, (event.to_dict(),), {}))
+    return [
+        "created_at", moment,
+        "enqueued_at", moment,
+        "data", zlib.compress(data),
+        "description", _description(event),
+    ]  # fmt: skip
+
+
+def _description(event: Event) -> str:
+    return f"{event.name} {event.object_id}"
+
+
+def _enqueue_script(connection: redis.Redis, template: JobTemplate) -> Any:
+    """The template's script registered for this client (EVALSHA; loaded again after a
+    Redis restart)."""
+    scripts = _SCRIPTS.setdefault(connection, {})
+    script = scripts.get(template)
     if script is None:
-        script = _SCRIPTS[connection] = connection.register_script(_ENQUEUE_ONCE)
+        script = scripts[template] = connection.register_script(template.script())
     return script
 
 
 def _enqueue_on(pipe: Any, event: Event, *, queue: Queue, job_id: str, timeout: int) -> None:
+    """How dealkeeper would queue an event with RQ's own API (the template's source)."""
     queue.enqueue_call(
         JOB_FUNCTION,
         args=(event.to_dict(),),
@@ -184,7 +291,7 @@ def _enqueue_on(pipe: Any, event: Event, *, queue: Queue, job_id: str, timeout: 
             max=len(defaults.JOB_RETRY_INTERVALS_SEC),
             interval=list(defaults.JOB_RETRY_INTERVALS_SEC),
         ),
-        description=f"{event.name} {event.object_id}",
+        description=_description(event),
         pipeline=pipe,
     )
 

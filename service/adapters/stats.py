@@ -7,6 +7,7 @@ Redis hash can. Every write here is one pipelined round trip.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -28,6 +29,7 @@ STATS_KEY = "dk:stats"
 LAST_KEY = "dk:last"
 RATE_LIMIT_KEY = "dk:close:rate_limit"
 HISTOGRAM_PREFIX = "dk:hist:"
+LAST_WEBHOOK_FIELD = "last_webhook_at"
 # From an event's time in Close to our write: seconds when all is well, Close's consolidation
 # delay for updates, minutes behind a rate limit, hours after an outage or a catch-up.
 LAG_BUCKETS_SEC = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
@@ -61,6 +63,12 @@ def _field(name: str, labels: dict[str, str]) -> str:
     return json.dumps([name, sorted(labels.items())], separators=(",", ":"))
 
 
+@functools.cache
+def webhook_counter_field(outcome: str) -> str:
+    """The field of webhooks_total{outcome=...} in STATS_KEY (cached: a few outcomes exist)."""
+    return _field("webhooks_total", {"outcome": outcome})
+
+
 def bucket_for(value: float, bounds: Sequence[float]) -> str:
     """The field a value is counted in: the first upper bound at or above it, else +Inf."""
     return next((repr(float(b)) for b in bounds if value <= b), "+Inf")
@@ -88,7 +96,12 @@ class Stats:
 
     def record_webhook(self, target: Any, *, outcome: str) -> None:
         self.incr("webhooks_total", target=target, outcome=outcome)
-        self.mark("last_webhook_at", target=target)
+        self.mark(LAST_WEBHOOK_FIELD, target=target)
+
+    def webhook_record(self, *, outcome: str) -> tuple[str, str]:
+        """What record_webhook writes, for a script that writes it itself: the counter's
+        field in STATS_KEY, and the time to put under LAST_WEBHOOK_FIELD in LAST_KEY."""
+        return webhook_counter_field(outcome), repr(self.clock())
 
     def observe(self, name: str, value: float, *, target: Any = None) -> None:
         """Count `value` in histogram `name` (one of HISTOGRAMS)."""
