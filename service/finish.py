@@ -16,7 +16,7 @@ from service.events import Event
 from service.rules import Plan
 
 if TYPE_CHECKING:
-    from service.adapters.queue import OpportunityLock
+    from service.adapters.locks import OpportunityLock
     from service.jobs import JobContext
 
 log = logging.getLogger("dealkeeper.jobs")

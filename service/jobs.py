@@ -25,11 +25,11 @@ from rq import Retry, get_current_job
 from service import defaults, logs
 from service.adapters.close import CloseAPI, close_api_for, opportunity_path
 from service.adapters.history import History
+from service.adapters.locks import OpportunityLock
 from service.adapters.loopguard import LoopGuard
 from service.adapters.metadata import MetadataCache
 from service.adapters.ordering import any_older, predecessors, read_older_on
 from service.adapters.ownwrites import OwnWrites
-from service.adapters.queue import OpportunityLock
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats

@@ -20,9 +20,10 @@ from rq.serializers import JSONSerializer
 
 from service import catchup, defaults, jobs, logs
 from service.adapters.history import History, history_entry
-from service.adapters.queue import EventQueue, LeanSimpleWorker, connect, make_queue, redis_url
+from service.adapters.queue import EventQueue, connect, make_queue, redis_url
 from service.adapters.stats import Stats
 from service.adapters.sweepstore import SweepStore
+from service.adapters.workerclass import LeanSimpleWorker
 from service.errors import CloseClientError, LoopSuspectedError
 from service.events import EnvelopeError, event_from_dict
 from service.settings import Settings

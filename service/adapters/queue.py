@@ -1,4 +1,4 @@
-"""Redis and RQ wiring: connections, the event queue, dedupe, per-opportunity locks.
+"""Redis and RQ wiring: connections, the event queue, queueing an event once (dedupe).
 
 An event is queued together with its dedupe record in one Lua script: it writes the record
 (SET NX) and, only if the record was not there, writes the job the way RQ's enqueue_call
@@ -15,12 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
-import uuid
 import weakref
 import zlib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,8 +26,7 @@ import redis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry as RedisRetry
-from rq import Queue, Retry, SimpleWorker
-from rq.job import Job
+from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 from rq.utils import now, utcformat
 
@@ -40,7 +35,7 @@ from service.adapters.embedded import running_embedded_url
 from service.adapters.ordering import pending_key
 from service.adapters.ordering import score as pending_score
 from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY, Stats
-from service.errors import ConfigurationError, OpportunityBusyError, QueueUnavailableError
+from service.errors import ConfigurationError, QueueUnavailableError
 from service.events import Event
 from service.settings import Settings
 
@@ -70,7 +65,6 @@ end
 return 1
 """
 DEDUPE_PREFIX = "dk:seen:"
-LOCK_PREFIX = "dk:lock:opportunity:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _JOB_ID_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 # The enqueue script of each template, registered per client.
@@ -294,171 +288,3 @@ def _enqueue_on(pipe: Any, event: Event, *, queue: Queue, job_id: str, timeout: 
         description=_description(event),
         pipeline=pipe,
     )
-
-
-# KEYS[1]: the lock; ARGV[1]: the holder's token. Deletes the lock only if still ours (it
-# may have lapsed and been taken by another worker); 1 when deleted, else 0.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
-LOCK_POLL_SEC = 0.02
-# A worker heartbeat repeating the last one (same TTL) this soon after it is not sent.
-HEARTBEAT_REPEAT_SEC = 1.0
-SUSPENSION_CHECK_INTERVAL_SEC = 1.0
-
-
-class OpportunityLock:
-    """One worker's hold on an opportunity: SET NX with a TTL and a token of its own.
-
-    Taking it can carry reads in the same round trip (MULTI/EXEC: what they read is read
-    under the lock), and giving it back can ride on the job's final pipeline, so the lock
-    costs no round trips of its own on the usual path.
-    """
-
-    def __init__(
-        self, connection: redis.Redis, opportunity_id: str, *, ttl_sec: float, wait_sec: float
-    ) -> None:
-        self.connection = connection
-        self.opportunity_id = opportunity_id
-        self.key = LOCK_PREFIX + opportunity_id
-        self.token = uuid.uuid4().hex
-        self.ttl_ms = max(1, round(ttl_sec * 1000))
-        self.wait_sec = wait_sec
-        self.held = False
-        self.replies: list[Any] = []  # the replies of the reads taken with the lock
-
-    def acquire(self, reads: Callable[[Any], None] | None = None) -> None:
-        """Take the lock (waiting up to wait_sec), running `reads` on the same MULTI/EXEC;
-        OpportunityBusyError when another worker keeps it, or Redis cannot be asked."""
-        deadline = time.monotonic() + self.wait_sec
-        while True:
-            taken = self._try(reads)
-            if taken:
-                return
-            if time.monotonic() >= deadline:
-                raise OpportunityBusyError(f"{self.opportunity_id} is held by another worker")
-            time.sleep(LOCK_POLL_SEC)
-
-    def _try(self, reads: Callable[[Any], None] | None) -> bool:
-        try:
-            with self.connection.pipeline(transaction=True) as pipe:
-                pipe.set(self.key, self.token, nx=True, px=self.ttl_ms)
-                if reads is not None:
-                    reads(pipe)
-                # A read Redis refuses must not hide that the lock was taken: its error is
-                # left in `replies` for the reader.
-                taken, *replies = pipe.execute(raise_on_error=False)
-        except RedisError as error:
-            raise OpportunityBusyError(f"could not lock {self.opportunity_id}: {error}") from error
-        if isinstance(taken, Exception):
-            raise OpportunityBusyError(f"could not lock {self.opportunity_id}: {taken}")
-        if taken:
-            self.held, self.replies = True, replies
-        return bool(taken)
-
-    def release_on(self, pipe: Any) -> None:
-        """Queue the release on `pipe` (the job's final MULTI/EXEC); call `released` once
-        it has run, else `release` still gives the lock back on its own."""
-        pipe.eval(_RELEASE, 1, self.key, self.token)
-
-    def released(self) -> None:
-        self.held = False
-
-    def release(self) -> None:
-        """Give the lock back now, if still held; a Redis error leaves it to lapse."""
-        if not self.held:
-            return
-        self.held = False
-        with suppress(RedisError):
-            self.connection.eval(_RELEASE, 1, self.key, self.token)
-
-
-@contextmanager
-def opportunity_lock(
-    connection: redis.Redis,
-    opportunity_id: str,
-    *,
-    ttl_sec: float = defaults.OPPORTUNITY_LOCK_TTL_SEC,
-    wait_sec: float = defaults.OPPORTUNITY_LOCK_WAIT_SEC,
-    reads: Callable[[Any], None] | None = None,
-) -> Iterator[OpportunityLock]:
-    """Hold the opportunity: no two workers apply events of one opportunity at once.
-
-    `reads` (commands queued on a pipeline) run with the taking; their replies are in the
-    lock's `replies`. The lock is given back on leaving unless the block did (release_on).
-    """
-    lock = OpportunityLock(connection, opportunity_id, ttl_sec=ttl_sec, wait_sec=wait_sec)
-    lock.acquire(reads)
-    try:
-        yield lock
-    finally:
-        lock.release()
-
-
-class LeanSimpleWorker(SimpleWorker):
-    """RQ's SimpleWorker with the same writes in fewer round trips.
-
-    RQ writes a worker heartbeat as HSET then EXPIRE, two round trips, three times a job,
-    marks the worker idle twice between jobs, and asks Redis whether workers are suspended
-    before every job. Here a heartbeat is one pipelined round trip, one that repeats the
-    last (same TTL, under a second later) is not sent, a state already written is not
-    written again (a new one goes with a heartbeat), a short job's extra heartbeat once it
-    ended is not sent, and suspension is looked up at most once a second. On this machine a
-    round trip costs about as much CPU as the job's own Python does, so this is most of
-    what the worker class leaves to win.
-    """
-
-    _last_beat: tuple[int, float] | None = None  # (TTL, monotonic time) of the last heartbeat
-    _suspension_checked_at: float | None = None
-
-    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
-        ttl = timeout or self.worker_ttl + 60  # RQ's own default
-        beat = (ttl, time.monotonic())
-        if pipeline is not None:
-            super().heartbeat(ttl, pipeline=pipeline)
-            self._last_beat = beat
-            return
-        # RQ beats after a job, before dequeuing and after dequeuing: back to back, the
-        # second and third only repeat the first (a dequeue that waited beats again).
-        last = self._last_beat
-        if last is not None and last[0] == ttl and beat[1] - last[1] < HEARTBEAT_REPEAT_SEC:
-            return
-        with self.connection.pipeline() as pipe:
-            super().heartbeat(ttl, pipeline=pipe)
-            pipe.execute()
-        self._last_beat = beat
-
-    def set_state(self, state: str, pipeline: Any = None) -> None:
-        if pipeline is not None:
-            super().set_state(state, pipeline=pipeline)
-            return
-        if state == self.get_state():
-            return  # Redis holds it already: set_state is the worker's only writer of it
-        # A state of its own is written after each job (idle), right before RQ's heartbeat:
-        # both go in one round trip, and that heartbeat is then a repeat, not sent.
-        with self.connection.pipeline() as pipe:
-            super().set_state(state, pipeline=pipe)
-            self.heartbeat(pipeline=pipe)
-            pipe.execute()
-
-    def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
-        # RQ beats for the job once it ended, a round trip, so that handling its result
-        # cannot outlast the heartbeat it was started with. A job that ended well inside
-        # that heartbeat's TTL has that margin already.
-        ended = now()
-        started = job.started_at
-        if started is not None and (ended - started).total_seconds() < heartbeat_ttl / 2:
-            job.ended_at = ended
-            return
-        super().handle_execution_ended(job, queue, heartbeat_ttl)
-
-    def check_for_suspension(self, burst: bool) -> None:
-        # `rq suspend` is an operator's command: honoured within a second, not a round
-        # trip before every job.
-        now = time.monotonic()
-        checked = self._suspension_checked_at
-        if checked is not None and now - checked < SUSPENSION_CHECK_INTERVAL_SEC:
-            return
-        super().check_for_suspension(burst)
-        self._suspension_checked_at = time.monotonic()

@@ -15,8 +15,9 @@ from rq.serializers import JSONSerializer
 
 from service import jobs
 from service.adapters.close import CloseClient
+from service.adapters.locks import LOCK_PREFIX, opportunity_lock
 from service.adapters.metadata import MetadataCache
-from service.adapters.queue import LOCK_PREFIX, enqueue_event, job_id_for, opportunity_lock
+from service.adapters.queue import enqueue_event, job_id_for
 from service.events import Event, event_from_dict
 from service.fakeclose import FakeClose
 from service.settings import Settings

@@ -7,7 +7,8 @@ from datetime import timedelta
 import redis
 from rq.utils import now
 
-from service.adapters.queue import LeanSimpleWorker, make_queue
+from service.adapters.queue import make_queue
+from service.adapters.workerclass import LeanSimpleWorker
 
 
 def command_counts(client: redis.Redis) -> dict[str, int]:
