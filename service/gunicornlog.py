@@ -52,6 +52,14 @@ class Logger(GunicornLogger):  # type: ignore[misc]  # gunicorn ships no type hi
             logger.setLevel(logging.NOTSET)  # the root's level: LOG_LEVEL
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> None:
+        # The request's fields (event id, job id) were bound for this line: the request ends
+        # here, so they must not ride on the worker's next lines.
+        try:
+            self._access(resp, environ, request_time)
+        finally:
+            logs.clear()
+
+    def _access(self, resp: Any, environ: dict[str, Any], request_time: timedelta) -> None:
         if not self.cfg.accesslog:
             return
         path = environ.get("PATH_INFO", "")

@@ -149,3 +149,28 @@ def _served(web: Web, path: str) -> list[dict[str, Any]]:
 
 def _booted(web: Web) -> list[dict[str, Any]]:
     return [x for x in web.lines() if x["event"].startswith("Booting worker")]
+
+
+def test_gunicorn_request_fields_stay_on_that_request_lines(
+    start_web: Callable[..., Web],
+) -> None:
+    """A webhook's event id is on its own access line, not on the lines that follow it
+    (the next probe's access line, the worker's exit)."""
+    web = start_web(LOG_LEVEL="DEBUG", WEB_CONCURRENCY="1")
+    body = (
+        b'{"event": {"id": "ev_leak_check", "object_type": "opportunity", "action": "updated",'
+        b' "object_id": "oppo_leak", "date_created": "2026-11-28T03:30:00Z", "data": {}}}'
+    )
+    headers = signatures.signed_headers(
+        body, key=bytes.fromhex(KEY_HEX), timestamp=int(time.time())
+    )
+
+    answer = requests.post(f"{web.url}/webhooks/close", data=body, headers=headers, timeout=5)
+    requests.get(f"{web.url}/healthz", timeout=5)
+    wait_for(lambda: _served(web, "/healthz"), what="the probe's access line")
+    web.stop()
+
+    [served] = _served(web, "/webhooks/close")
+    assert (202, "ev_leak_check") == (answer.status_code, served.get("event_id"))
+    after = web.lines()[web.lines().index(served) + 1 :]
+    assert after and [] == [line for line in after if "event_id" in line]
