@@ -11,6 +11,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from service.adapters.history import CLOSE_STATUS_BY_OUTCOME
 from service.adapters.ordering import remove_pending
 from service.events import Event
 from service.rules import Plan
@@ -106,6 +107,9 @@ def _write_bookkeeping(
 
 def _result(outcome: str, event: Event, plan: Plan | None) -> Outcome:
     result: Outcome = {"outcome": outcome, "event_type": event.name}
+    close_status = CLOSE_STATUS_BY_OUTCOME.get(outcome)
+    if close_status is not None:
+        result["close_status"] = close_status
     if plan is None:
         return result
     result.update(fired=list(plan.fired), update=dict(plan.update))

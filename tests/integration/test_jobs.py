@@ -274,6 +274,26 @@ def test_jobs_dry_run_calls_nothing(
     )
 
 
+def test_jobs_log_line_of_an_applied_event_carries_closes_answer(
+    fake_close: FakeClose,
+    queue: Queue,
+    work: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The one line per job says what Close answered the PUT; a dry run sent nothing."""
+    caplog.set_level(logging.INFO)
+    queue_event(won_event(fake_close), queue)
+    work()
+    queue_event(won_event(fake_close), queue)
+    work(close_api_key=None)
+
+    lines = [r for r in caplog.records if r.getMessage() == "plan_applied"]
+    assert [(False, 200), (True, None)] == [
+        (getattr(r, "dry_run"), getattr(r, "close_status", None))  # noqa: B009 - from `extra=`
+        for r in lines
+    ]
+
+
 @pytest.mark.parametrize("level", [logging.INFO, logging.DEBUG])
 def test_jobs_log_line_counts_rules_not_fired_and_spells_them_out_at_debug(
     fake_close: FakeClose,
