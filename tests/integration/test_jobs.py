@@ -53,6 +53,11 @@ def won_event(fake: FakeClose, **fields: Any) -> dict[str, Any]:
     return event
 
 
+def plan_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """The jobs' one line each, for events whose plan was applied (or logged, dry)."""
+    return [r for r in caplog.records if r.getMessage() == "plan_applied"]
+
+
 def queue_event(raw: dict[str, Any], queue: Queue) -> Event:
     event = event_from_dict(raw)
     enqueue_event(event, queue=queue)
@@ -267,7 +272,7 @@ def test_jobs_dry_run_calls_nothing(
     work(close_api_key=None)
 
     assert [] == fake_close.requests
-    (line,) = [r for r in caplog.records if r.getMessage() == "plan_applied"]
+    (line,) = plan_lines(caplog)
     assert (True, {"date_won": "2026-11-27", "confidence": 100}) == (
         getattr(line, "dry_run"),  # noqa: B009 - set through `extra=`, unknown to the type
         getattr(line, "update"),  # noqa: B009
@@ -287,7 +292,7 @@ def test_jobs_log_line_of_an_applied_event_carries_closes_answer(
     queue_event(won_event(fake_close), queue)
     work(close_api_key=None)
 
-    lines = [r for r in caplog.records if r.getMessage() == "plan_applied"]
+    lines = plan_lines(caplog)
     assert [(False, 200), (True, None)] == [
         (getattr(r, "dry_run"), getattr(r, "close_status", None))  # noqa: B009 - from `extra=`
         for r in lines
@@ -308,7 +313,7 @@ def test_jobs_log_line_counts_rules_not_fired_and_spells_them_out_at_debug(
 
     work(close_api_key=None)
 
-    (line,) = [r for r in caplog.records if r.getMessage() == "plan_applied"]
+    (line,) = plan_lines(caplog)
     not_fired = getattr(line, "not_fired")  # noqa: B009 - set through `extra=`
     if level == logging.INFO:
         assert isinstance(not_fired, int) and not_fired > 0
