@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import redis
 from redis.exceptions import RedisError
 
-from service import defaults
 from service.errors import OpportunityBusyError
 
 LOCK_PREFIX = "dk:lock:opportunity:"
@@ -91,25 +90,3 @@ class OpportunityLock:
         self.held = False
         with suppress(RedisError):
             self.connection.eval(_RELEASE, 1, self.key, self.token)
-
-
-@contextmanager
-def opportunity_lock(
-    connection: redis.Redis,
-    opportunity_id: str,
-    *,
-    ttl_sec: float = defaults.OPPORTUNITY_LOCK_TTL_SEC,
-    wait_sec: float = defaults.OPPORTUNITY_LOCK_WAIT_SEC,
-    reads: Callable[[Any], None] | None = None,
-) -> Iterator[OpportunityLock]:
-    """Hold the opportunity: no two workers apply events of one opportunity at once.
-
-    `reads` (commands queued on a pipeline) run with the taking; their replies are in the
-    lock's `replies`. The lock is given back on leaving unless the block did (release_on).
-    """
-    lock = OpportunityLock(connection, opportunity_id, ttl_sec=ttl_sec, wait_sec=wait_sec)
-    lock.acquire(reads)
-    try:
-        yield lock
-    finally:
-        lock.release()

@@ -15,7 +15,7 @@ from rq.serializers import JSONSerializer
 
 from service import jobs
 from service.adapters.close import CloseClient
-from service.adapters.locks import LOCK_PREFIX, opportunity_lock
+from service.adapters.locks import LOCK_PREFIX, OpportunityLock
 from service.adapters.metadata import MetadataCache
 from service.adapters.queue import enqueue_event, job_id_for
 from service.events import Event, event_from_dict
@@ -233,8 +233,12 @@ def test_jobs_busy_opportunity_is_rescheduled(
     worker = make_worker(settings)
     jobs.installed().lock_wait_sec = 0.05
 
-    with opportunity_lock(redis_client, raw["object_id"]):
+    other = OpportunityLock(redis_client, raw["object_id"], ttl_sec=60, wait_sec=0)
+    other.acquire()
+    try:
         worker.work(burst=True, with_scheduler=False)
+    finally:
+        other.release()
 
     assert (1, []) == (queue.scheduled_job_registry.count, puts(fake_close))
 
