@@ -22,10 +22,12 @@ from typing import Any
 import redis
 
 from service.adapters.embedded import RedisServer, free_port
+from service.fakeclose import FakeClose
 
 REPO = Path(__file__).resolve().parent.parent
 KEY_HEX = "5e" * 32
 API_KEY = "test-key"
+UNLIMITED = 1_000_000  # requests per second: no rate limit on either side
 # The Procfile's web settings: gunicorn from the repository root (so gunicorn.conf.py
 # applies) with 2 sync workers, as Heroku's buildpack and the image set WEB_CONCURRENCY.
 WEB_CONCURRENCY = "2"
@@ -192,6 +194,18 @@ def write_rules(folder: Path, text: str) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     (path / "bench.yaml").write_text(text)
     return path
+
+
+def one_field_env(redis_url: str, folder: Path, **extra: str) -> dict[str, str]:
+    """The environment of a dealkeeper that writes to Close with ONE_FIELD_RULES."""
+    rules = str(write_rules(folder, ONE_FIELD_RULES))
+    return service_env(redis_url, CLOSE_API_KEY=API_KEY, DEALKEEPER_RULES=rules, **extra)
+
+
+def lift_rate_limits(fake: FakeClose) -> None:
+    """The fake Close answers every request at once: the benchmark measures dealkeeper."""
+    for group in ("read", "write"):
+        fake.set_rate_limit(UNLIMITED, group=group)
 
 
 # One rule, one field: a deal moved to won gets full confidence. Every benchmark event is

@@ -22,15 +22,13 @@ from rq import Worker
 
 from bench.common import (
     API_KEY,
-    ONE_FIELD_RULES,
     Result,
     fmt_ratio,
-    service_env,
+    one_field_env,
     start_redis,
     start_worker,
     stop,
     wait_until,
-    write_rules,
 )
 from bench.events import enqueue_all, won_events
 from service.fakeclose import FakeClose
@@ -65,12 +63,7 @@ def drain_with_dealkeeper(folder: Path, count: int, limit: int) -> tuple[float, 
     try:
         with FakeClose() as fake:
             fake.set_rate_limit(limit, group="write")
-            env = service_env(
-                server.url,
-                CLOSE_API_KEY=API_KEY,
-                CLOSE_API_URL=fake.url,
-                DEALKEEPER_RULES=str(write_rules(folder, ONE_FIELD_RULES)),
-            )
+            env = one_field_env(server.url, folder, CLOSE_API_URL=fake.url)
             connection = redis.Redis.from_url(server.url)
             workers = [start_worker(env, folder / f"drain{n}.log") for n in range(WORKERS)]
             wait_until(

@@ -23,25 +23,23 @@ import requests
 from rq import Worker
 
 from bench.common import (
-    API_KEY,
-    ONE_FIELD_RULES,
+    UNLIMITED,
     Result,
     fmt_ratio,
+    lift_rate_limits,
+    one_field_env,
     percentile,
-    service_env,
     start_gunicorn,
     start_redis,
     start_worker,
     stop,
     wait_until,
-    write_rules,
 )
 from bench.events import post_webhook, won_events
 from service.fakeclose import FakeClose
 
 GOAL_P50_MS = 50.0
 GOAL_P99_MS = 250.0
-UNLIMITED = 1_000_000
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -80,13 +78,10 @@ def measure(folder: Path, app: str, path: str, *, seconds: float, rate: float) -
     web = worker = None
     try:
         with FakeClose() as fake:
-            for group in ("read", "write"):
-                fake.set_rate_limit(UNLIMITED, group=group)
-            env = service_env(
-                server.url, CLOSE_API_KEY=API_KEY, CLOSE_API_URL=fake.url,
-                CLOSE_RATE_LIMIT=str(UNLIMITED),
-                DEALKEEPER_RULES=str(write_rules(folder, ONE_FIELD_RULES)),
-            )  # fmt: skip
+            lift_rate_limits(fake)
+            env = one_field_env(
+                server.url, folder, CLOSE_API_URL=fake.url, CLOSE_RATE_LIMIT=str(UNLIMITED)
+            )
             web, url = start_gunicorn(app, env, folder / "web.log")
             worker = start_worker(env, folder / "worker.log")
             connection = redis.Redis.from_url(server.url)

@@ -23,19 +23,18 @@ import requests
 from rq import Worker
 
 from bench.common import (
-    API_KEY,
     KEY_HEX,
-    ONE_FIELD_RULES,
+    UNLIMITED,
     Result,
     children,
+    lift_rate_limits,
+    one_field_env,
     rss_mib,
-    service_env,
     start_gunicorn,
     start_redis,
     start_worker,
     stop,
     wait_until,
-    write_rules,
 )
 from bench.events import post_webhook, won_events
 from bench.loadgen import webhook_body
@@ -47,7 +46,6 @@ GOAL_GROWTH = 0.10
 WARMUP = 200
 WORKERS = 3
 SENDERS = 4
-UNLIMITED = 1_000_000
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -100,13 +98,10 @@ def measure(folder: Path, *, bare: bool, count: int) -> tuple[dict[str, float], 
     web, workers = None, []
     try:
         with FakeClose() as fake:
-            for group in ("read", "write"):
-                fake.set_rate_limit(UNLIMITED, group=group)
-            env = service_env(
-                server.url, CLOSE_API_KEY=API_KEY, CLOSE_API_URL=fake.url,
-                CLOSE_RATE_LIMIT=str(UNLIMITED),
-                DEALKEEPER_RULES=str(write_rules(folder, ONE_FIELD_RULES)),
-            )  # fmt: skip
+            lift_rate_limits(fake)
+            env = one_field_env(
+                server.url, folder, CLOSE_API_URL=fake.url, CLOSE_RATE_LIMIT=str(UNLIMITED)
+            )
             app = "bench.bareapp:create_app()" if bare else "service.web:create_app()"
             web, url = start_gunicorn(app, env, folder / "web.log")
             workers = [start_worker(env, folder / f"worker{n}.log") for n in range(WORKERS)]

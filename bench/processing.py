@@ -21,15 +21,14 @@ from pathlib import Path
 import redis
 
 from bench.common import (
-    API_KEY,
-    ONE_FIELD_RULES,
+    UNLIMITED,
     Result,
     fmt_ratio,
     job_span_sec,
-    service_env,
+    lift_rate_limits,
+    one_field_env,
     start_redis,
     start_worker,
-    write_rules,
 )
 from bench.events import enqueue_all, won_events
 from service import defaults
@@ -38,7 +37,6 @@ from service.fakeclose import FakeClose
 
 GOAL_RATIO = 0.7
 GOAL_PER_SEC = 250.0
-UNLIMITED = 1_000_000  # requests per second: no rate limit on either side
 RUN_TIMEOUT_SEC = 240.0
 
 
@@ -76,8 +74,7 @@ def event_rate(
     folder: Path, connection: redis.Redis, env: dict[str, str], count: int
 ) -> tuple[float, int]:
     with FakeClose() as fake:
-        for group in ("read", "write"):
-            fake.set_rate_limit(UNLIMITED, group=group)
+        lift_rate_limits(fake)
         enqueue_all(connection, won_events(fake, count))
         done, seconds = drain({**env, "CLOSE_API_URL": fake.url}, connection, folder / "worker.log")
         puts = len(fake.requests_matching("PUT", "opportunity/"))
@@ -91,12 +88,7 @@ def run(events: int) -> Result:
         server = start_redis(folder)
         try:
             connection = redis.Redis.from_url(server.url)
-            env = service_env(
-                server.url,
-                CLOSE_API_KEY=API_KEY,
-                CLOSE_RATE_LIMIT=str(UNLIMITED),
-                DEALKEEPER_RULES=str(write_rules(folder, ONE_FIELD_RULES)),
-            )
+            env = one_field_env(server.url, folder, CLOSE_RATE_LIMIT=str(UNLIMITED))
             baseline = noop_rate(folder, connection, env, count)
             connection.flushdb()
             ours, puts = event_rate(folder, connection, env, count)
