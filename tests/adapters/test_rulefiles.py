@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 import pytest
 
 from service.adapters.rulefiles import RulesHolder
 from service.errors import InvalidRulesError
+from tests.edits import write
 
 GOOD = "rules:\n  - name: first\n    then: [{set: {confidence: 1}}]\n"
 BETTER = "rules:\n  - name: second\n    then: [{set: {confidence: 2}}]\n"
@@ -25,12 +25,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def write(path: Path, text: str, *, tick: int) -> None:
-    """Write the file with a modification time of its own, as a later edit would have."""
-    path.write_text(text, encoding="utf-8")
-    os.utime(path, ns=(tick * 10**9, tick * 10**9))
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ broken edit is rejected whole and the last good rules (and their digest) stay.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,16 +18,12 @@ from service import defaults
 from service.rules import load_rules_path
 from service.settings import Settings
 from service.web import create_app
+from tests.edits import write
 
 GOOD = "rules:\n  - name: first\n    then: [{set: {confidence: 1}}]\n"
 BETTER = "rules:\n  - name: second\n    then: [{set: {confidence: 2}}]\n"
 BROKEN = "rules:\n  - name: broken\n    thne: [{set: {confidence: 3}}]\n"
 DEADLINE_SEC = defaults.RULES_CHECK_INTERVAL_SEC + 3.0
-
-
-def write(path: Path, text: str, *, tick: int) -> None:
-    path.write_text(text, encoding="utf-8")
-    os.utime(path, ns=(tick * 10**9, tick * 10**9))
 
 
 @pytest.fixture
