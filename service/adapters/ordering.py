@@ -9,6 +9,7 @@ hold the others back: the stale-write check (service/reconcile.py) keeps that sa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import redis
@@ -40,7 +41,7 @@ def remove_pending(target: Any, event: Event, *, job_id: str) -> None:
 def read_older_on(pipe: Any, event: Event) -> None:
     """Queue the read of the events listed before this one on `pipe` (one reply, for
     `any_older`): the usual answer, none, then costs no round trip of its own."""
-    pipe.zrangebyscore(PENDING_PREFIX + event.object_id, "-inf", f"({score(event)}")
+    pipe.zrangebyscore(*_listed_before(event))
 
 
 def any_older(reply: Any, *, job_id: str) -> bool:
@@ -48,14 +49,14 @@ def any_older(reply: Any, *, job_id: str) -> bool:
     when Redis refused the read: `predecessors` then asks again)."""
     if not isinstance(reply, list):
         return True
-    return any(_text(m) != job_id for m in reply)
+    return bool(_others(reply, job_id))
 
 
 def predecessors(connection: redis.Redis, event: Event, *, job_id: str) -> dict[str, bytes]:
     """Older events of the same opportunity still queued or running: job id -> status."""
-    key = pending_key(event)
-    found: list[bytes] = connection.zrangebyscore(key, "-inf", f"({score(event)}")  # type: ignore[assignment]
-    older = [m for m in (_text(f) for f in found) if m != job_id]
+    key, low, high = _listed_before(event)
+    found: list[bytes] = connection.zrangebyscore(key, low, high)  # type: ignore[assignment]
+    older = _others(found, job_id)
     if not older:
         return {}
     with connection.pipeline(transaction=False) as pipe:
@@ -66,6 +67,16 @@ def predecessors(connection: redis.Redis, event: Event, *, job_id: str) -> dict[
     if ended:
         connection.zrem(key, *ended)
     return {m: s for m, s in zip(older, statuses, strict=True) if s in _WAITING_FOR}
+
+
+def _listed_before(event: Event) -> tuple[str, str, str]:
+    """ZRANGEBYSCORE's arguments for the events of the opportunity listed before this one."""
+    return pending_key(event), "-inf", f"({score(event)}"
+
+
+def _others(members: Iterable[bytes | str], job_id: str) -> list[str]:
+    """The job ids among `members` other than this job's own."""
+    return [m for m in map(_text, members) if m != job_id]
 
 
 def _text(value: bytes | str) -> str:
