@@ -313,11 +313,15 @@ def _apply(
     job_id: str | None,
     held: Held,
 ) -> Outcome:
+    plan, outcome = planned.plan, "dry_run"
+    if not context.dry_run:
+        plan, outcome = _write(planned, event=event, context=context, held=held)
+    return finish(context, outcome, started, event=event, plan=plan, job_id=job_id, lock=held.lock)
+
+
+def _write(planned: Planned, *, event: Event, context: JobContext, held: Held) -> tuple[Plan, str]:
+    """Send what the deal, read again now, still needs: the plan as sent, and the outcome."""
     plan = planned.plan
-    if context.dry_run:
-        return finish(
-            context, "dry_run", started, event=event, plan=plan, job_id=job_id, lock=held.lock
-        )
     try:
         # One read per write: the update must still be right for the deal as it is now.
         current = context.close.get_opportunity(plan.opportunity_id)
@@ -330,27 +334,15 @@ def _apply(
             own_api_key_ids=planned.own_api_key_ids,
         )
         if not plan.has_update:
-            return finish(
-                context, "stale", started, event=event, plan=plan, job_id=job_id, lock=held.lock
-            )
+            return plan, "stale"
         _guard_against_loops(plan, context=context, known=held.loop_counts)
         context.own_writes.expect(plan.opportunity_id, plan.update)
         context.close.update_opportunity(
             plan.opportunity_id, plan.update, tz_offset_hours=plan.tz_offset_hours
         )
     except CloseNotFoundError:
-        return finish(
-            context,
-            "opportunity_gone",
-            started,
-            event=event,
-            plan=plan,
-            job_id=job_id,
-            lock=held.lock,
-        )
-    return finish(
-        context, "applied", started, event=event, plan=plan, job_id=job_id, lock=held.lock
-    )
+        return plan, "opportunity_gone"
+    return plan, "applied"
 
 
 def _guard_against_loops(plan: Plan, *, context: JobContext, known: dict[str, int]) -> None:
