@@ -175,7 +175,7 @@ def _kind_of(status: int | None) -> _Kind:
     kind = _KIND_BY_STATUS.get(status)
     if kind is not None:
         return kind
-    if status < 400:
+    if status < 300:
         return "success"
     return "permanent" if status < 500 else "transient"
 

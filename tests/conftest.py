@@ -18,6 +18,7 @@ from service import logs
 from service.adapters.embedded import RedisServer, free_port
 from service.fakeclose import FakeClose
 from service.logs import record_fields
+from tests.tls import self_signed_certificate
 
 REPO = Path(__file__).resolve().parent.parent
 RULES_DIR = REPO / "rules"
@@ -103,6 +104,12 @@ def _no_unexpected_error_logs(
         return
     errors = [r for r in caplog.get_records("call") if r.levelno >= logging.ERROR]
     assert [] == [f"{r.name}: {r.getMessage()}" for r in errors]
+
+
+@pytest.fixture(scope="session")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate (and its key) for localhost and 127.0.0.1."""
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Close's REST API over requests: auth, timeouts, x-tz-offset, typed errors and retries.
+"""Close's REST API: auth, timeouts, x-tz-offset, typed errors and retries.
 
 `CloseAPI` is the narrow Protocol jobs talk to. `CloseClient` is the real thing; `DryRunClose`
 logs writes instead of making them. Whether and how long to retry is decided by the pure
@@ -18,8 +18,6 @@ from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import quote
 
-import requests
-
 import service
 from service import defaults
 from service.adapters.replies import (
@@ -28,6 +26,7 @@ from service.adapters.replies import (
     json_or_none,
     objects,
 )
+from service.adapters.transport import NoReplyError, Reply, Transport
 from service.errors import CloseNotFoundError, CloseUnavailableError
 from service.retry import (
     Decision,
@@ -47,8 +46,6 @@ log = logging.getLogger("dealkeeper.close")
 CLOSE_BACKOFF_BASE_SEC = 0.5
 CLOSE_BACKOFF_CAP_SEC = 8.0
 CLOSE_PAGE_SIZE = 100
-# Failures that leave no usable reply; a break mid-body counts as a broken connection.
-_NO_REPLY = (requests.Timeout, requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 
 
 class JSONAPI(Protocol):
@@ -132,7 +129,6 @@ class CloseClient:
         api_key: str,
         *,
         base_url: str = DEFAULT_CLOSE_API_URL,
-        session: requests.Session | None = None,
         connect_timeout_sec: float = defaults.CLOSE_CONNECT_TIMEOUT_SEC,
         read_timeout_sec: float = defaults.CLOSE_READ_TIMEOUT_SEC,
         max_attempts: int = defaults.CLOSE_MAX_ATTEMPTS,
@@ -149,15 +145,14 @@ class CloseClient:
             raise ValueError("api_key must not be empty")
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
         self._api_key = api_key
-        self._owns_session = session is None
-        self._session = _session_for(self.base_url) if session is None else session
-        self._timeout = (connect_timeout_sec, read_timeout_sec)
+        self._transport = Transport(
+            self.base_url, connect_sec=connect_timeout_sec, read_sec=read_timeout_sec
+        )
         self._max_attempts = max_attempts
         self._max_inline_wait_sec = max_inline_wait_sec
         self._backoff = (backoff_base_sec, backoff_cap_sec)
         self._sleep, self._rand, self._clock = sleep, rand, clock
-        # Basic auth written once: requests would rebuild it (and merge auth settings) on
-        # every call. Never logged: only _send reads it, and __repr__ leaves it out.
+        # Basic auth written once. Never logged: only _send reads it, __repr__ leaves it out.
         self._headers = {
             "accept": "application/json",
             "user-agent": f"dealkeeper/{service.__version__}",
@@ -179,9 +174,8 @@ class CloseClient:
         return f"CloseClient(base_url={self.base_url!r})"  # never the key
 
     def close(self) -> None:
-        """Close the HTTP session if this client created it."""
-        if self._owns_session:
-            self._session.close()
+        """Close the pooled HTTP connections."""
+        self._transport.close()
 
     def __enter__(self) -> CloseClient:
         return self
@@ -282,28 +276,27 @@ class CloseClient:
         params: Mapping[str, str] | None,
         json_body: Mapping[str, Any] | None,
         headers: Mapping[str, str] | None,
-    ) -> tuple[requests.Response | None, requests.RequestException | None]:
+    ) -> tuple[Reply | None, NoReplyError | None]:
         if self.throttle is not None:
             self.throttle.before(method, path)
         started = time.perf_counter()
         try:
-            response = self._session.request(
+            response = self._transport.send(
                 method,
                 self.base_url + path,
                 params=params,
-                json=json_body,
+                json_body=json_body,
                 headers={**self._headers, **headers} if headers else self._headers,
-                timeout=self._timeout,
             )
-        except _NO_REPLY as exc:
+        except NoReplyError as exc:
             self._observe(Exchange(method, path, None, time.perf_counter() - started, None))
             return None, exc
         self.last_rate_limit = parse_rate_limit(response.headers)
         self.last_response_at = self._clock()
         duration = time.perf_counter() - started
-        wait = self._wait_sec(response) if response.status_code == 429 else None
+        wait = self._wait_sec(response) if response.status == 429 else None
         exchange = Exchange(
-            method, path, response.status_code, duration, self.last_rate_limit, wait_sec=wait
+            method, path, response.status, duration, self.last_rate_limit, wait_sec=wait
         )
         self._observe(exchange)
         return response, None
@@ -314,12 +307,12 @@ class CloseClient:
         if self.observer is not None:
             self.observer(exchange)
 
-    def _wait_sec(self, response: requests.Response) -> float | None:
+    def _wait_sec(self, response: Reply) -> float | None:
         body = json_or_none(response)
         return rate_limit_wait_sec(response.headers, body, now_sec=self._clock())
 
-    def _decide(self, method: str, attempt: int, response: requests.Response | None) -> Decision:
-        status = None if response is None else response.status_code
+    def _decide(self, method: str, attempt: int, response: Reply | None) -> Decision:
+        status = None if response is None else response.status
         wait_sec = self._wait_sec(response) if response is not None and status == 429 else None
         return classify(
             status=status,
@@ -400,20 +393,6 @@ def _basic_auth(api_key: str) -> str:
     return "Basic " + base64.b64encode(f"{api_key}:".encode()).decode("ascii")
 
 
-def _session_for(base_url: str) -> requests.Session:
-    """A session that reads proxy and CA-bundle settings from the environment once.
-
-    requests re-reads them (walking all of os.environ) on every request, about 1 ms a call
-    here; every request of ours goes to one base URL, so once is enough.
-    """
-    session = requests.Session()
-    found = session.merge_environment_settings(base_url, {}, None, None, None)
-    session.proxies.update(found["proxies"])
-    session.verify = found["verify"]
-    session.trust_env = False
-    return session
-
-
 def close_api_for(settings: Settings, **options: Any) -> CloseAPI:
     """The client settings call for: real, dry-run reading through a real client, or offline."""
     if not settings.close_api_key:
@@ -423,9 +402,9 @@ def close_api_for(settings: Settings, **options: Any) -> CloseAPI:
 
 
 def _log_retry(
-    method: str, path: str, response: requests.Response | None, attempt: int, wait_sec: float
+    method: str, path: str, response: Reply | None, attempt: int, wait_sec: float
 ) -> None:
-    status = None if response is None else response.status_code
+    status = None if response is None else response.status
     extra = {
         "method": method,
         "path": path,

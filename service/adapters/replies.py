@@ -9,8 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import requests
-
+from service.adapters.transport import NoReplyError, Reply
 from service.errors import (
     CloseAPIError,
     CloseClientError,
@@ -35,21 +34,21 @@ def error_for(
     *,
     method: str,
     path: str,
-    response: requests.Response | None,
-    failure: requests.RequestException | None,
+    response: Reply | None,
+    failure: NoReplyError | None,
     secret: str,
 ) -> CloseAPIError:
     """The exception that carries `decision` out of the client; `secret` is masked."""
     error_class = _ERROR_FOR_DECISION.get(type(decision), CloseServerError)
     if response is None:
-        reason = "timeout" if isinstance(failure, requests.Timeout) else "connection error"
+        reason = "timeout" if failure is not None and failure.timeout else "connection error"
         detail = decision.reason if isinstance(decision, Transient | Permanent) else ""
         return error_class(method=method, path=path, status=None, reason=reason, detail=detail)
     detail, field_errors = close_error_message(response.text, json_or_none(response))
     fields: dict[str, Any] = {
         "method": method,
         "path": path,
-        "status": response.status_code,
+        "status": response.status,
         "reason": response.reason or "",
         "detail": detail.replace(secret, "***") if secret else detail,  # should Close echo it
         "field_errors": field_errors,
@@ -59,16 +58,16 @@ def error_for(
     return error_class(**fields)
 
 
-def decode_object(*, method: str, path: str, response: requests.Response) -> dict[str, Any]:
+def decode_object(*, method: str, path: str, response: Reply) -> dict[str, Any]:
     """The JSON object of a 2xx reply ({} for an empty one)."""
-    if response.status_code == 204 or not response.content:
+    if response.status == 204 or not response.content:
         return {}
     payload = json_or_none(response)
     if not isinstance(payload, dict):
         raise CloseServerError(
             method=method,
             path=path,
-            status=response.status_code,
+            status=response.status,
             reason=response.reason or "",
             detail="expected a JSON object in the reply",
         )
@@ -93,7 +92,7 @@ def close_error_message(text: str, payload: object) -> tuple[str, dict[str, Any]
     return _truncate(text.strip()), {}
 
 
-def json_or_none(response: requests.Response) -> object:
+def json_or_none(response: Reply) -> object:
     """The parsed body, or None when it is not JSON."""
     try:
         return response.json()

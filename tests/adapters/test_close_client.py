@@ -401,17 +401,3 @@ def test_close_api_for_picks_the_client_the_settings_ask_for() -> None:
     assert (DryRunClose, DryRunClose, CloseClient) == (type(offline), type(forced), type(real))
     assert isinstance(real, CloseClient)
     real.close()
-
-
-def test_close_client_reads_proxy_settings_from_the_environment_once(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """requests would walk os.environ for proxies on every call (about 1 ms each); the
-    client's own session takes them once, at start, and keeps honouring them."""
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
-
-    session = CloseClient("key-123456", base_url="https://api.close.com/api/v1/")._session
-
-    assert (False, "http://proxy.invalid:3128") == (session.trust_env, session.proxies["https"])

@@ -144,6 +144,9 @@ def _classify(status: int | None, method: str = "PUT", **overrides: Any) -> obje
     [
         (200, "PUT", {}, Success()),
         (204, "DELETE", {}, Success()),
+        # Redirects are not followed (they could carry the API key elsewhere) nor success.
+        (301, "PUT", {}, Permanent("status 301 will not change on repeating")),
+        (307, "GET", {}, Permanent("status 307 will not change on repeating")),
         (404, "GET", {}, NotFound()),
         (400, "PUT", {}, Permanent("status 400 will not change on repeating")),
         (401, "GET", {}, Permanent("status 401 will not change on repeating")),
