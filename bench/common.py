@@ -134,11 +134,11 @@ def _answers(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
 
 
 def start_worker(
-    env: Mapping[str, str], log: Path, *, burst: bool = False
+    env: Mapping[str, str], log: Path, *, burst: bool = False, processes: int = 1
 ) -> subprocess.Popen[bytes]:
     """`dealkeeper worker` (the Procfile's worker line) as a child process."""
-    command = [sys.executable, "-m", "service", "worker", *(["--burst"] if burst else [])]
-    return spawn(command, env, log)
+    command = [sys.executable, "-m", "service", "worker", "--processes", str(processes)]
+    return spawn([*command, *(["--burst"] if burst else [])], env, log)
 
 
 def stop(*processes: subprocess.Popen[bytes] | None) -> None:

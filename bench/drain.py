@@ -1,8 +1,11 @@
 """Drain under a rate limit: 300 events, each needing one update, the fake Close limiting
 writes to 20 per second, three workers; and the same 300 updates through Close's official
-Python client (`closeio`, sequential) as the peer.
+Python client (`closeio`, sequential) as the peer. Then the same drain with every request
+to the fake held for a Close-like round trip (100 ms), by one `dealkeeper worker
+--processes 8`: a worker process waits out both of its round trips per event, so one
+process alone manages some five events a second there, and processes are what keep up.
 
-    python3 dev.py bench drain [--events 300] [--limit 20]
+    python3 dev.py bench drain [--events 300] [--limit 20] [--latency-ms 100] [--processes 8]
 
 dealkeeper runs with its default settings (CLOSE_RATE_LIMIT unset). The ideal is the time
 Close's limit allows: events / limit seconds. Goals: wall time <= 1.1x the ideal, 429s <=
@@ -37,12 +40,15 @@ GOAL_TIME_RATIO = 1.1
 GOAL_429_SHARE = 0.02
 WORKERS = 3
 PEER_TIMEOUT_SEC = 120.0
+HOLD_EVERY_REQUEST = 10**9
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="bench drain", description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=300)
     parser.add_argument("--limit", type=int, default=20, help="writes per second")
+    parser.add_argument("--latency-ms", type=int, default=100, help="round trip, second run")
+    parser.add_argument("--processes", type=int, default=8, help="of one worker, second run")
     return parser.parse_args(argv)
 
 
@@ -56,8 +62,11 @@ def applied(fake: FakeClose) -> int:
     return fake.answers.get(("PUT", 200), 0)
 
 
-def drain_with_dealkeeper(folder: Path, count: int, limit: int) -> tuple[float, int, int]:
-    """Seconds from queueing to the last applied PUT, 429s, all requests."""
+def drain_with_dealkeeper(
+    folder: Path, count: int, limit: int, *, latency_sec: float = 0.0, processes: int = 1
+) -> tuple[float, int, int]:
+    """Seconds from queueing to the last applied PUT, 429s, all requests: WORKERS worker
+    commands, or one with `processes` processes."""
     server = start_redis(folder)
     workers = []
     try:
@@ -65,12 +74,18 @@ def drain_with_dealkeeper(folder: Path, count: int, limit: int) -> tuple[float, 
             fake.set_rate_limit(limit, group="write")
             env = one_field_env(server.url, folder, CLOSE_API_URL=fake.url)
             connection = redis.Redis.from_url(server.url)
-            workers = [start_worker(env, folder / f"drain{n}.log") for n in range(WORKERS)]
+            if processes > 1:
+                workers = [start_worker(env, folder / "pool.log", processes=processes)]
+            else:
+                workers = [start_worker(env, folder / f"drain{n}.log") for n in range(WORKERS)]
+            expected = max(processes, len(workers))
             wait_until(
-                lambda: Worker.count(connection=connection) >= WORKERS, what="workers", timeout=30
+                lambda: Worker.count(connection=connection) >= expected, what="workers", timeout=60
             )
             events = won_events(fake, count)
             fake.clear_requests()
+            if latency_sec:
+                fake.delay_next(HOLD_EVERY_REQUEST, latency_sec)
             started = time.monotonic()
             enqueue_all(connection, events)
             wait_until(
@@ -108,12 +123,16 @@ def drain_with_closeio(count: int, limit: int) -> tuple[float, int, int, int]:
     return seconds, limited, total, failed
 
 
-def run(events: int, limit: int) -> Result:
+def run(events: int, limit: int, latency_ms: int, processes: int) -> Result:
     count = events
     ideal = count / limit
     with tempfile.TemporaryDirectory(prefix="dealkeeper-bench-") as name:
         seconds, limited, total = drain_with_dealkeeper(Path(name), count, limit)
     peer_seconds, peer_limited, peer_total, peer_failed = drain_with_closeio(count, limit)
+    with tempfile.TemporaryDirectory(prefix="dealkeeper-bench-") as name:
+        slow_seconds, slow_limited, _ = drain_with_dealkeeper(
+            Path(name), count, limit, latency_sec=latency_ms / 1000, processes=processes
+        )
     share = limited / total if total else 0.0
     return Result(
         name="drain",
@@ -126,10 +145,14 @@ def run(events: int, limit: int) -> Result:
             "closeio 429s / requests": f"{peer_limited} / {peer_total}",
             "closeio updates failed": peer_failed,
             "time ratio": round(seconds / ideal, 2),
+            f"at {latency_ms} ms a request, {processes} processes: seconds": round(slow_seconds, 1),
+            f"at {latency_ms} ms a request: 429s": slow_limited,
+            f"at {latency_ms} ms a request: time ratio": round(slow_seconds / ideal, 2),
         },
         ratio=f"dealkeeper/ideal = {seconds:.1f}/{ideal:.1f} s = {fmt_ratio(seconds / ideal)} "
         f"(goal <= {GOAL_TIME_RATIO}); 429s {share:.1%} (goal <= {GOAL_429_SHARE:.0%}); "
-        f"closeio {peer_seconds:.1f} s, {peer_failed} failed",
+        f"closeio {peer_seconds:.1f} s, {peer_failed} failed; at {latency_ms} ms a request, "
+        f"{processes} processes: {fmt_ratio(slow_seconds / ideal)}",
         goals={
             "time <= 1.1x ideal": seconds <= ideal * GOAL_TIME_RATIO,
             "429s <= 2%": share <= GOAL_429_SHARE,

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import requests
 
-from service import __version__, defaults, runner, signatures
+from service import __version__, defaults, logs, pool, runner, signatures
 from service.commands.catchup import catch_up_command
 from service.commands.failed import failed
 from service.commands.history import history
@@ -60,12 +60,24 @@ def run(host: str, web_workers: int) -> None:
 
 @cli.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-@click.option("--name", default=None, help="Worker name (default: RQ's).")
-def worker(burst: bool, name: str | None) -> None:
+@click.option("--name", default=None, help="Worker name (default: RQ's); -1, -2... appended.")
+@click.option(
+    "--processes",
+    type=click.IntRange(1, defaults.WORKER_PROCESSES_MAX),
+    default=None,
+    help="Worker processes to run and keep running [default: DEALKEEPER_WORKER_PROCESSES or 1]."
+    " Each handles one event at a time, mostly waiting on Close.",
+)
+def worker(burst: bool, name: str | None, processes: int | None) -> None:
     """Process queued events (the Procfile's `worker:`)."""
+    settings = Settings.from_env()
+    count = processes or settings.tuning.worker_processes
+    if count > 1:
+        logs.configure_for(settings)
+        raise SystemExit(pool.run_pool(count, burst=burst, name=name))
     from service.worker import run_worker  # keeps `dealkeeper validate` free of RQ start-up
 
-    run_worker(Settings.from_env(), burst=burst, name=name)
+    run_worker(settings, burst=burst, name=name)
 
 
 @cli.command("send-test-event")

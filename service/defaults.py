@@ -16,6 +16,10 @@ JOB_TIMEOUT_SEC = 60
 # retries it once its heartbeat (job timeout + HEARTBEAT_MARGIN_SEC) has expired.
 WORKER_TTL_SEC = 60
 MAINTENANCE_INTERVAL_SEC = 30
+# Worker processes per `dealkeeper worker` (a dyno, a container). Each waits on Close's
+# round trips one event at a time; more of them keep up with Close's rate limit.
+WORKER_PROCESSES = 1
+WORKER_PROCESSES_MAX = 32
 HEARTBEAT_MARGIN_SEC = 10
 MAINTENANCE_LOCK_TTL_SEC = 60
 JOB_RESULT_TTL_SEC = 3600

@@ -26,6 +26,7 @@ class Tuning:
     # How soon a killed worker's job is noticed and retried (see README, "Crashes").
     worker_ttl_sec: int = defaults.WORKER_TTL_SEC
     maintenance_interval_sec: int = defaults.MAINTENANCE_INTERVAL_SEC
+    worker_processes: int = defaults.WORKER_PROCESSES
     catchup_interval_sec: int = defaults.CATCHUP_INTERVAL_SEC  # 0: no automatic catch-up
     loop_max_writes_per_hour: int = defaults.LOOP_MAX_WRITES_PER_FIELD_PER_HOUR
 
@@ -58,6 +59,7 @@ class Tuning:
                     low=1,
                 )
             ),
+            worker_processes=_worker_processes(env, problems),
             catchup_interval_sec=int(
                 _number(env, "DEALKEEPER_CATCHUP_INTERVAL", defaults.CATCHUP_INTERVAL_SEC, problems)
             ),
@@ -88,3 +90,15 @@ def _number(
         problems.append(f"{name} must be at least {low:g}, got {raw!r}")
         return default
     return value
+
+
+def _worker_processes(env: Mapping[str, str], problems: list[str]) -> int:
+    name = "DEALKEEPER_WORKER_PROCESSES"
+    value = _number(env, name, defaults.WORKER_PROCESSES, problems, low=1)
+    if value != int(value) or value > defaults.WORKER_PROCESSES_MAX:
+        problems.append(
+            f"{name} must be a whole number from 1 to {defaults.WORKER_PROCESSES_MAX}, "
+            f"got {env.get(name)!r}"
+        )
+        return defaults.WORKER_PROCESSES
+    return int(value)

@@ -100,3 +100,26 @@ def test_settings_close_rate_limit_is_a_ceiling_only_when_set(
     env = {} if raw is None else {"CLOSE_RATE_LIMIT": raw}
 
     assert expected == Settings.from_env(env).tuning.close_rate_limit_per_sec
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", 1),
+        ("4", 4),
+        ("32", 32),
+        ("0", "DEALKEEPER_WORKER_PROCESSES must be at least 1, got '0'"),
+        ("2.5", "DEALKEEPER_WORKER_PROCESSES must be a whole number from 1 to 32, got '2.5'"),
+        ("100", "DEALKEEPER_WORKER_PROCESSES must be a whole number from 1 to 32, got '100'"),
+        ("many", "DEALKEEPER_WORKER_PROCESSES must be a number, got 'many'"),
+    ],
+)
+def test_settings_worker_processes(raw: str, expected: int | str) -> None:
+    """How many worker processes `dealkeeper worker` keeps running: 1 to 32."""
+    try:
+        found: int | str = Settings.from_env(
+            {"DEALKEEPER_WORKER_PROCESSES": raw}
+        ).tuning.worker_processes
+    except ConfigurationError as error:
+        found = "; ".join(error.problems)
+    assert expected == found
