@@ -3,6 +3,8 @@
     gunicorn "bench.bareapp:create_app()"
 
 - POST /webhooks/close reads the body and answers 202: the intake baseline.
+- POST /webhooks/durable also appends the body to a Redis list first: the least any intake
+  that answers only once the event is safe in Redis does (one round trip).
 - POST /relay reads the body, queues one RQ job that makes one PUT to the fake Close, and
   answers 202: the latency baseline (the least any webhook-to-PUT path on this stack does).
 - `noop` is the job of the worker baseline; `relay_put` the job /relay queues.
@@ -38,6 +40,14 @@ def create_app() -> Flask:
     @app.post("/webhooks/close")
     def receive() -> tuple[str, int]:
         request.get_data()
+        return "", 202
+
+    durable = redis.Redis.from_url(url) if url else None
+
+    @app.post("/webhooks/durable")
+    def receive_durably() -> tuple[str, int]:
+        assert durable is not None, "REDIS_URL is not set"
+        durable.rpush("bench:durable", request.get_data())
         return "", 202
 
     @app.post("/relay")
