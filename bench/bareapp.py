@@ -7,7 +7,9 @@
   that answers only once the event is safe in Redis does (one round trip).
 - POST /relay reads the body, queues one RQ job that makes one PUT to the fake Close, and
   answers 202: the latency baseline (the least any webhook-to-PUT path on this stack does).
-- `noop` is the job of the worker baseline; `relay_put` the job /relay queues.
+- `noop` is the job of the worker baseline; `relay_put` the job /relay queues;
+  `get_and_put` the worker's second baseline: the GET and the PUT an event needs (the same
+  urllib3 pool dealkeeper sends through), with nothing around them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 import redis
 import requests
+import urllib3
 from flask import Flask, request
 from rq import Queue
 from rq.serializers import JSONSerializer
@@ -25,6 +28,7 @@ from rq.serializers import JSONSerializer
 from service import defaults
 
 _session = requests.Session()
+_pool = urllib3.PoolManager(retries=False)
 
 
 def create_app() -> Flask:
@@ -80,3 +84,17 @@ def relay_put(base_url: str, opportunity_id: str) -> dict[str, Any]:
     )
     response.raise_for_status()
     return {"status": response.status_code}
+
+
+def get_and_put(base_url: str, opportunity_id: str) -> int:
+    """Read the opportunity, then write the one field: the least an event's job does."""
+    url = f"{base_url}opportunity/{opportunity_id}/"
+    headers = urllib3.make_headers(basic_auth=f"{os.environ.get('CLOSE_API_KEY', '')}:")
+    current = json.loads(_pool.request("GET", url, headers=headers).data)
+    body = json.dumps({"confidence": 100}).encode()
+    answer = _pool.request(
+        "PUT", url, body=body, headers={**headers, "content-type": "application/json"}
+    )
+    if answer.status != 200 or "id" not in current:
+        raise RuntimeError(f"the fake answered {answer.status}")
+    return answer.status

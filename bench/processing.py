@@ -10,6 +10,10 @@ job's end, as RQ records them, so process start-up is left out. Each dealkeeper 
 the whole job: own-change check, plan, its turn, the per-opportunity lock, one GET (no
 stale writes), the loop guard, one PUT, history and metrics. Goals: ratio >= 0.7 and
 >= 250 events/s.
+
+A third run queues jobs that make the same GET and PUT against the fake and nothing else
+(bench.bareapp.get_and_put): the most any worker that re-reads before it writes can do
+here. Its ratio to the no-op jobs is the ceiling for every such worker on this machine.
 """
 
 from __future__ import annotations
@@ -70,6 +74,24 @@ def noop_rate(folder: Path, connection: redis.Redis, env: dict[str, str], count:
     return done / seconds if seconds else 0.0
 
 
+def bare_rate(folder: Path, connection: redis.Redis, env: dict[str, str], count: int) -> float:
+    queue = make_queue(connection)
+    with FakeClose() as fake:
+        lift_rate_limits(fake)
+        ids = [fake.add_opportunity(confidence=60)["id"] for _ in range(count)]
+        with connection.pipeline() as pipe:
+            for oppo_id in ids:
+                queue.enqueue_call(
+                    "bench.bareapp.get_and_put",
+                    args=(fake.url, oppo_id),
+                    result_ttl=defaults.JOB_RESULT_TTL_SEC,
+                    pipeline=pipe,
+                )
+            pipe.execute()
+        done, seconds = drain(env, connection, folder / "bare-worker.log")
+    return done / seconds if seconds else 0.0
+
+
 def event_rate(
     folder: Path, connection: redis.Redis, env: dict[str, str], count: int
 ) -> tuple[float, int]:
@@ -91,25 +113,32 @@ def run(events: int) -> Result:
             env = one_field_env(server.url, folder, CLOSE_RATE_LIMIT=str(UNLIMITED))
             baseline = noop_rate(folder, connection, env, count)
             connection.flushdb()
+            bare = bare_rate(folder, connection, env, count)
+            connection.flushdb()
             ours, puts = event_rate(folder, connection, env, count)
         finally:
             server.stop()
-    return report(count, baseline, ours, puts)
+    return report(count, baseline, bare, ours, puts)
 
 
-def report(count: int, baseline: float, ours: float, puts: int) -> Result:
+def report(count: int, baseline: float, bare: float, ours: float, puts: int) -> Result:
     ratio = ours / baseline if baseline else 0.0
+    ceiling = bare / baseline if baseline else 0.0
     return Result(
         name="worker",
         figures={
             "events per run": count,
             "RQ no-op jobs/s (same worker class)": round(baseline),
+            "bare GET + PUT jobs/s": round(bare),
+            "their ratio to no-op jobs: the ceiling": round(ceiling, 2),
             "dealkeeper events/s": round(ours),
+            "dealkeeper / bare GET + PUT": round(ours / bare, 2) if bare else 0.0,
             "PUTs at the fake Close": puts,
             "ratio": round(ratio, 2),
         },
         ratio=f"dealkeeper/no-op = {ours:.0f}/{baseline:.0f} per s = {fmt_ratio(ratio)} "
-        f"(goal >= {GOAL_RATIO}, and >= {GOAL_PER_SEC:.0f}/s)",
+        f"(goal >= {GOAL_RATIO}, and >= {GOAL_PER_SEC:.0f}/s); bare GET + PUT: "
+        f"{fmt_ratio(ceiling)}",
         goals={
             "ratio >= 0.7": ratio >= GOAL_RATIO,
             ">= 250 events/s": ours >= GOAL_PER_SEC,
