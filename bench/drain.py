@@ -63,10 +63,10 @@ def applied(fake: FakeClose) -> int:
 
 
 def drain_with_dealkeeper(
-    folder: Path, count: int, limit: int, *, latency_sec: float = 0.0, processes: int = 1
+    folder: Path, count: int, limit: int, *, latency_sec: float = 0.0, processes: int | None = None
 ) -> tuple[float, int, int]:
     """Seconds from queueing to the last applied PUT, 429s, all requests: WORKERS worker
-    commands, or one with `processes` processes."""
+    commands, or (given `processes`) one `dealkeeper worker --processes N`."""
     server = start_redis(folder)
     workers = []
     try:
@@ -74,11 +74,11 @@ def drain_with_dealkeeper(
             fake.set_rate_limit(limit, group="write")
             env = one_field_env(server.url, folder, CLOSE_API_URL=fake.url)
             connection = redis.Redis.from_url(server.url)
-            if processes > 1:
+            if processes is not None:
                 workers = [start_worker(env, folder / "pool.log", processes=processes)]
             else:
                 workers = [start_worker(env, folder / f"drain{n}.log") for n in range(WORKERS)]
-            expected = max(processes, len(workers))
+            expected = len(workers) if processes is None else processes
             wait_until(
                 lambda: Worker.count(connection=connection) >= expected, what="workers", timeout=60
             )
