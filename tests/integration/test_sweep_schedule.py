@@ -116,10 +116,13 @@ def test_sweep_schedule_worker_maintenance_plans_the_sweeps(
     assert 11 <= queue.scheduled_job_registry.count <= 12
 
 
-EVERY_MINUTE = """\
+# Once an hour, at the minute the test starts: the run is due at once (a worker plans the
+# latest run of the last three minutes), and no second run can fall within the test, as
+# one every minute did whenever the test crossed a minute's end (about one run in twenty).
+THIS_MINUTE = """\
 rules:
-  - name: every-minute
-    schedule: "* * * * *"
+  - name: this-minute
+    schedule: "MINUTE * * * *"
     find: {user_id: user_other}
     if:
       - confidence: {gt: 10}
@@ -136,7 +139,8 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
         ids = seed_aged(fake, count=2400, now=datetime.now(UTC), seed=41)
         for oppo_id in ids[:20]:
             fake.store.opportunities[oppo_id].update(user_id="user_other", confidence=50)
-        rules_dir = write_rules(tmp_path / "rules", EVERY_MINUTE)
+        minute = datetime.now(UTC).minute  # the rule's zone: UTC, as no zone is given
+        rules_dir = write_rules(tmp_path / "rules", THIS_MINUTE.replace("MINUTE", str(minute)))
         running = make_cluster(tmp_path, fake, DEALKEEPER_RULES=str(rules_dir))
         try:
             yield running
@@ -153,11 +157,11 @@ def test_sweep_schedule_cron_runs_once_with_two_schedulers_alive(
     after and plans the same due time again: it still ran once, each deal written once."""
     store = SweepStore(connection)
     first = cluster.start_worker()
-    wait_for(lambda: store.runs("every-minute"), what="the first run to finish")
+    wait_for(lambda: store.runs("this-minute"), what="the first run to finish")
     second = cluster.start_worker()
     wait_for(lambda: _listening(connection, "w1-"), what="the second worker to plan")
     wait_for(lambda: _idle(connection), what="the jobs due to finish")
-    runs = store.runs("every-minute")
+    runs = store.runs("this-minute")
     writes = [w["object_id"] for w in cluster.our_writes()]
 
     assert len(runs) == len({r["at"] for r in runs})
