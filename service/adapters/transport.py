@@ -24,6 +24,11 @@ import urllib3
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
+from service.errors import ConfigurationError
+
+# Long listings (the event log, sweeps) come compressed; urllib3 decodes them.
+_ALWAYS = {"accept-encoding": "gzip, deflate"}
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -76,6 +81,7 @@ class Transport:
         if json_body is not None:
             body = json.dumps(json_body, allow_nan=False).encode()
             headers = {**headers, "content-type": "application/json"}
+        headers = {**headers, **_ALWAYS}
         try:
             answer = self._manager.urlopen(
                 method,
@@ -117,9 +123,12 @@ def _manager_for(proxy: str | None, ca_bundle: str | bool) -> urllib3.PoolManage
     if proxy is None:
         return urllib3.PoolManager(**tls)
     if proxy.startswith("socks"):
-        raise ValueError(
-            f"SOCKS proxies are not supported for Close's API (got {_without_credentials(proxy)});"
-            " use an HTTP(S) proxy in HTTPS_PROXY, or add Close's host to NO_PROXY"
+        shown = _without_credentials(proxy)
+        raise ConfigurationError(
+            [
+                f"a SOCKS proxy ({shown}) cannot reach Close's API: set HTTPS_PROXY to an "
+                "HTTP(S) proxy, or add Close's host to NO_PROXY"
+            ]
         )
     user, password = requests.utils.get_auth_from_url(proxy)
     credentials = f"{user}:{password}" if user else None

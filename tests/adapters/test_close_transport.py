@@ -5,6 +5,7 @@ a FakeClose, a TLS proxy in front of it, a recording HTTP proxy, a redirecting s
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import socket
 import threading
@@ -16,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from service.adapters.close import CloseClient
-from service.errors import CloseClientError, CloseServerError
+from service.errors import CloseClientError, CloseServerError, ConfigurationError
 from service.fakeclose import FakeClose
 from tests.adapters.conftest import API_KEY
 from tests.tls import TLSProxy
@@ -162,7 +163,7 @@ def test_no_proxy_sends_close_s_host_direct(
 
 def test_a_socks_proxy_is_refused_at_start_with_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HTTPS_PROXY", "socks5://bob:secret@127.0.0.1:1080")
-    with pytest.raises(ValueError, match="use an HTTP\\(S\\) proxy") as caught:
+    with pytest.raises(ConfigurationError, match="HTTPS_PROXY to an HTTP\\(S\\) proxy") as caught:
         _client("https://api.close.com/api/v1/")
     assert "secret" not in str(caught.value)
 
@@ -177,3 +178,12 @@ def test_a_redirect_is_not_followed_and_not_taken_for_success(
     with _client(f"{redirecting.url}/api/v1/") as client, pytest.raises(CloseClientError) as caught:
         client.update_opportunity("oppo_1", {"confidence": 5}, tz_offset_hours=None)
     assert (301, 1, []) == (caught.value.status, len(redirecting.seen), elsewhere.seen)
+
+
+def test_a_compressed_answer_is_asked_for_and_read(recorder: Callable[..., Recorder]) -> None:
+    """Listings of a hundred deals come gzip-compressed when asked; the client asks."""
+    body = gzip.compress(json.dumps({"id": "user_1"}).encode())
+    server = recorder(200, {"content-type": "application/json", "content-encoding": "gzip"}, body)
+    with _client(f"{server.url}/api/v1/") as client:
+        answer = client.get_me()
+    assert ({"id": "user_1"}, "gzip, deflate") == (answer, server.seen[0][1]["accept-encoding"])
