@@ -60,7 +60,9 @@ def run(host: str, web_workers: int) -> None:
 
 @cli.command()
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-@click.option("--name", default=None, help="Worker name (default: RQ's); -1, -2... appended.")
+@click.option(
+    "--name", default=None, help="Worker name (default: RQ's); with --processes, -1, -2... added."
+)
 @click.option(
     "--processes",
     type=click.IntRange(1, defaults.WORKER_PROCESSES_MAX),
