@@ -13,6 +13,7 @@ second SIGTERM arriving within a second, so the job in hand still finishes.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import subprocess
@@ -29,6 +30,7 @@ POLL_SEC = 0.2
 QUICK_DEATH_SEC = 10.0  # a process that dies sooner than this after its start is failing
 RESTART_PAUSE_SEC = 1.0
 RESTART_PAUSE_MAX_SEC = 30.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def worker_command(*, burst: bool, name: str | None) -> list[str]:
@@ -89,7 +91,7 @@ class Pool:
         self._stop_signal = signum
 
     def _start(self, slot: Slot) -> None:
-        slot.process = subprocess.Popen(slot.command)
+        slot.process = subprocess.Popen(slot.command, preexec_fn=_end_with_parent)
         slot.started_at = self._clock()
         slot.restart_at = None
 
@@ -127,6 +129,14 @@ class Pool:
         deadline = self._clock() + STOP_GRACE_SEC
         codes = [_wait_until(process, deadline, self._clock) for process in living]
         return 0 if all(code in (0, -signal.SIGTERM) for code in codes) else 1
+
+
+def _end_with_parent() -> None:
+    """In the child, before it runs: on Linux, ask the kernel for SIGTERM when the pool dies,
+    however it dies (SIGKILL, OOM), so no worker is left behind without its supervisor."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def _wait_until(

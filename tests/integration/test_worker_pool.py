@@ -121,3 +121,18 @@ def test_sigterm_lets_the_job_in_hand_finish_then_all_stop(
     assert 0 == pool.wait(timeout=30)
     assert (JobStatus.FINISHED, "finished") == (job.get_status(refresh=True), job.return_value())
     assert not any(_alive(pid) for pid in (holder, *others))
+
+
+def test_workers_do_not_outlive_a_killed_pool(
+    start_pool: StartPool, redis_client: redis.Redis
+) -> None:
+    """SIGKILL (or the OOM killer) gives the pool no chance to pass anything on; the kernel
+    sends its processes SIGTERM, and they stop instead of working on unsupervised."""
+    pool = start_pool("--processes", "2")
+    workers = wait_for(lambda: _pids(redis_client) if len(_pids(redis_client)) == 2 else None,
+                       what="two worker processes")  # fmt: skip
+
+    pool.kill()
+    pool.wait()
+
+    wait_for(lambda: not any(_alive(pid) for pid in workers), what="the workers to stop")
