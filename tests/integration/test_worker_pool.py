@@ -52,6 +52,11 @@ def _pids(client: redis.Redis) -> set[int]:
     return {worker.pid for worker in Worker.all(connection=client) if worker.pid}
 
 
+def _living(client: redis.Redis) -> set[int]:
+    """Registered workers still running (a dead one stays registered until its TTL)."""
+    return {pid for pid in _pids(client) if _alive(pid)}
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -136,3 +141,21 @@ def test_workers_do_not_outlive_a_killed_pool(
     pool.wait()
 
     wait_for(lambda: not any(_alive(pid) for pid in workers), what="the workers to stop")
+
+
+def test_a_process_refused_by_a_full_redis_is_started_again(
+    start_pool: StartPool, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """As when a deploy's old and new dynos overlap on Heroku Redis's connection limit: the
+    process Redis turns away exits, and once there is room the pool has both running."""
+    limit = int(redis_client.config_get("maxclients")["maxclients"] or 10000)
+    in_use = len(redis_client.client_list())
+    redis_client.config_set("maxclients", in_use + 2)  # room for one worker process, not two
+    try:
+        start_pool("--processes", "2")
+        wait_for(lambda: b"worker_process_exited" in (tmp_path / "pool.log").read_bytes(),
+                 what="a worker process to be turned away")  # fmt: skip
+    finally:
+        redis_client.config_set("maxclients", limit)
+
+    wait_for(lambda: len(_living(redis_client)) == 2, what="two living workers", timeout=40)
