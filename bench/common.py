@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import redis
 
@@ -33,6 +33,16 @@ UNLIMITED = 1_000_000  # requests per second: no rate limit on either side
 WEB_CONCURRENCY = "2"
 START_TIMEOUT_SEC = 30.0
 STOP_TIMEOUT_SEC = 30.0
+
+T = TypeVar("T")
+
+
+class HasRatio(Protocol):
+    @property
+    def ratio(self) -> float: ...
+
+
+RoundT = TypeVar("RoundT", bound=HasRatio)
 
 
 @dataclass
@@ -58,6 +68,21 @@ class Result:
         print(f"ratio {self.name}: {self.ratio}")
         print("json " + json.dumps({"bench": self.name, **self.figures, "goals": self.goals}))
         sys.stdout.flush()
+
+
+def take_turns(runs: Mapping[str, Callable[[], T]], rounds: int) -> list[dict[str, T]]:
+    """Each run once a round, `rounds` times, the order reversed every other round: on
+    cores other work shares, a run always made first (or last) would be measured apart."""
+    taken = []
+    for number in range(rounds):
+        names = list(runs) if number % 2 == 0 else list(runs)[::-1]
+        taken.append({name: runs[name]() for name in names})
+    return taken
+
+
+def median_round(rounds: Sequence[RoundT]) -> RoundT:
+    """The round whose ratio is the median of all rounds'."""
+    return sorted(rounds, key=lambda r: r.ratio)[len(rounds) // 2]
 
 
 def percentile(values: Sequence[float], share: float) -> float:

@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from bench.common import (
@@ -33,10 +34,12 @@ from bench.common import (
     WEB_CONCURRENCY,
     Result,
     fmt_ratio,
+    median_round,
     service_env,
     start_gunicorn,
     start_redis,
     stop,
+    take_turns,
 )
 from bench.loadgen import Load, generator_name, run_load
 
@@ -83,16 +86,12 @@ def serving(app: str, folder: Path, *, redis_url: str, workers: str) -> Iterator
         stop(process)
 
 
-def take_turns(bare_url: str, ours_url: str, *, seconds: float, rounds: int) -> list[Round]:
-    """Load each in turn, `rounds` times, the order reversed every other round."""
+def load_in_turns(bare_url: str, ours_url: str, *, seconds: float, rounds: int) -> list[Round]:
+    """Load the bare app, the Redis-writing app and dealkeeper in turns, `rounds` times."""
     durable_url = bare_url.replace("/webhooks/close", "/webhooks/durable")
-    taken = []
-    for number in range(rounds):
-        urls = [bare_url, durable_url, ours_url]
-        order = urls if number % 2 == 0 else urls[::-1]
-        loads = {url: run_load(url, seconds=seconds) for url in order}
-        taken.append(Round(loads[bare_url], loads[durable_url], loads[ours_url]))
-    return taken
+    urls = {"bare": bare_url, "durable": durable_url, "ours": ours_url}
+    runs = {name: partial(run_load, url, seconds=seconds) for name, url in urls.items()}
+    return [Round(**loads) for loads in take_turns(runs, rounds)]
 
 
 def run(seconds: float, rounds: int, web_concurrency: str = WEB_CONCURRENCY) -> Result:
@@ -109,10 +108,10 @@ def run(seconds: float, rounds: int, web_concurrency: str = WEB_CONCURRENCY) -> 
                     "service.web:create_app()", folder, redis_url=url, workers=workers
                 ) as ours_url,
             ):
-                taken = take_turns(bare_url, ours_url, seconds=seconds, rounds=rounds)
+                taken = load_in_turns(bare_url, ours_url, seconds=seconds, rounds=rounds)
         finally:
             server.stop()
-    median = sorted(taken, key=lambda r: r.ratio)[len(taken) // 2]
+    median = median_round(taken)
     bare, durable, ours, ratio = median.bare, median.durable, median.ours, median.ratio
     return Result(
         name="intake",

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import redis
@@ -34,9 +35,11 @@ from bench.common import (
     fmt_ratio,
     job_span_sec,
     lift_rate_limits,
+    median_round,
     one_field_env,
     start_redis,
     start_worker,
+    take_turns,
 )
 from bench.events import enqueue_all, won_events
 from service import defaults
@@ -137,11 +140,13 @@ def run(events: int, rounds: int) -> Result:
             connection = redis.Redis.from_url(server.url)
             env = one_field_env(server.url, folder, CLOSE_RATE_LIMIT=str(UNLIMITED))
             kinds = {"noop": noop_rate, "bare": bare_rate, "ours": event_rate}
-            for number in range(rounds):
-                rates: dict[str, tuple[float, int]] = {}
-                for kind in list(kinds) if number % 2 == 0 else list(kinds)[::-1]:
-                    connection.flushdb()
-                    rates[kind] = kinds[kind](folder, connection, env, count)
+
+            def measure(kind: str) -> tuple[float, int]:
+                connection.flushdb()
+                return kinds[kind](folder, connection, env, count)
+
+            runs = {kind: partial(measure, kind) for kind in kinds}
+            for rates in take_turns(runs, rounds):
                 taken.append(Round(rates["noop"][0], rates["bare"][0], *rates["ours"]))
         finally:
             server.stop()
@@ -149,7 +154,7 @@ def run(events: int, rounds: int) -> Result:
 
 
 def report(count: int, taken: list[Round]) -> Result:
-    median = sorted(taken, key=lambda r: r.ratio)[len(taken) // 2]
+    median = median_round(taken)
     baseline, bare, ours, ratio = median.noop, median.bare, median.ours, median.ratio
     ceiling = bare / baseline if baseline else 0.0
     return Result(
