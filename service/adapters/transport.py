@@ -62,8 +62,7 @@ class Transport:
 
     def __init__(self, base_url: str, *, connect_sec: float, read_sec: float) -> None:
         self._timeout = urllib3.Timeout(connect=connect_sec, read=read_sec)
-        self.proxy, self.ca_bundle = environment_settings(base_url)
-        self._manager = _manager_for(self.proxy, self.ca_bundle)
+        self._manager = _manager_for(*environment_settings(base_url))
 
     def send(
         self,

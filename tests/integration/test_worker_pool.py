@@ -18,9 +18,9 @@ from rq import Worker
 from rq.job import JobStatus
 
 from service.adapters.queue import make_queue
+from tests.cluster import REPO
 from tests.waiting import wait_for
 
-REPO = Path(__file__).resolve().parents[2]
 StartPool = Callable[..., subprocess.Popen[bytes]]
 FAST = {"DEALKEEPER_WORKER_TTL": "16", "DEALKEEPER_CATCHUP_INTERVAL": "0"}
 
