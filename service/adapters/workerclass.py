@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
+import redis
 from rq import Queue, SimpleWorker
 from rq.job import Job
 from rq.utils import now
@@ -12,6 +14,9 @@ from rq.utils import now
 # A worker heartbeat repeating the last one (same TTL) this soon after it is not sent.
 HEARTBEAT_REPEAT_SEC = 1.0
 SUSPENSION_CHECK_INTERVAL_SEC = 1.0
+# How long the thread listening for `rq` commands waits for one before it looks again
+# whether it is to stop: the longest it can delay a worker's exit.
+COMMAND_POLL_SEC = 1.0
 
 
 class LeanSimpleWorker(SimpleWorker):
@@ -29,6 +34,32 @@ class LeanSimpleWorker(SimpleWorker):
 
     _last_beat: tuple[int, float] | None = None  # (TTL, monotonic time) of the last heartbeat
     _suspension_checked_at: float | None = None
+
+    def subscribe(self) -> None:
+        # RQ's listener waits up to 60 s for a command. Once RQ has unsubscribed at exit,
+        # redis-py 8 waits out that whole time before the thread looks at its stop flag,
+        # and its stop() joins the thread without a limit: most exits took a minute, past
+        # Heroku's 30 s before SIGKILL. A short wait bounds the exit; it costs one poll of
+        # an idle socket a second, no Redis command.
+        self.pubsub = self.connection.pubsub()
+        self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+        self.pubsub_thread = self.pubsub.run_in_thread(  # type: ignore[assignment]  # RQ types it None
+            sleep_time=COMMAND_POLL_SEC,
+            daemon=True,
+            exception_handler=self._pubsub_exception_handler,
+        )
+
+    def unsubscribe(self) -> None:
+        thread, pubsub = self.pubsub_thread, self.pubsub
+        if thread is None or pubsub is None:
+            return
+        # Redis away: the subscription ends with the connection anyway.
+        with contextlib.suppress(redis.ConnectionError):
+            pubsub.unsubscribe()
+        thread.stop()  # redis-py 8 joins here: within COMMAND_POLL_SEC
+        thread.join(timeout=COMMAND_POLL_SEC * 3)  # redis-py 6 and 7 do not
+        pubsub.close()
+        self.pubsub_thread = None
 
     def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
         ttl = timeout or self.worker_ttl + 60  # RQ's own default
