@@ -33,8 +33,11 @@ JOB_MAX_RESCHEDULES = 50
 OPPORTUNITY_LOCK_WAIT_SEC = 5.0
 OPPORTUNITY_BUSY_RETRY_SEC = 2
 
-# Own writes: how long the record of a write waits for the event it causes.
-WRITE_RECEIPT_TTL_SEC = 15 * 60
+# Own writes: how long the echo of a write may take to come back (only that long can its
+# receipt teach us our key's id), and how long the receipt is kept for the stale-write check
+# (a newer event of the deal can come in that late: Close retries a delivery for 72 hours).
+WRITE_ECHO_WINDOW_SEC = 15 * 60
+WRITE_RECEIPT_TTL_SEC = DEDUPE_TTL_SEC
 
 # Rules: how often a process looks for edited rule files.
 RULES_CHECK_INTERVAL_SEC = 2.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from service.adapters.history import CLOSE_STATUS_BY_OUTCOME
@@ -42,13 +43,14 @@ def finish(
     plan: Plan | None = None,
     job_id: str | None = None,
     lock: OpportunityLock | None = None,
+    also: Callable[[Any], None] | None = None,
 ) -> Outcome:
     """Write the job's bookkeeping in one round trip (loop guard, lag, pending list, counts,
-    Close's answers, history, the opportunity's lock given back), log the one canonical
-    line, and return the job's result."""
+    Close's answers, history, `also`'s writes, the opportunity's lock given back), log the
+    one canonical line, and return the job's result."""
     result = _result(outcome, event, plan)
     _write_bookkeeping(
-        context, outcome, event=event, plan=plan, job_id=job_id, result=result, lock=lock
+        context, outcome, event=event, plan=plan, job_id=job_id, result=result, lock=lock, also=also
     )
     result["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
     extra = {**result, "dry_run": outcome == "dry_run"}
@@ -79,11 +81,14 @@ def _write_bookkeeping(
     job_id: str | None,
     result: Outcome,
     lock: OpportunityLock | None,
+    also: Callable[[Any], None] | None,
 ) -> None:
     with context.connection.pipeline(transaction=True) as pipe:
         if lock is not None:
             # First, so its reply is the first one; the counts below land with it (MULTI).
             lock.release_on(pipe)
+        if also is not None:
+            also(pipe)
         if outcome == "applied" and plan is not None:
             context.loop_guard.count(plan.opportunity_id, plan.update, target=pipe)
             context.stats.observe_lag_since(event.date_created, target=pipe)

@@ -16,7 +16,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import redis
@@ -42,7 +42,7 @@ from service.errors import (
 )
 from service.events import Event, event_from_dict
 from service.finish import Outcome, finish
-from service.reconcile import reconcile
+from service.reconcile import OwnWrite, held_parts, reconcile, with_own_writes
 from service.rules import Metadata, Plan, RuleSet, make_plan
 from service.settings import Settings
 
@@ -95,6 +95,7 @@ class Held:
 
     lock: OpportunityLock
     loop_counts: dict[str, int]
+    own_writes: tuple[OwnWrite, ...] = ()  # our recent writes to it, oldest first
     older_listed: bool = False  # older events of the opportunity were listed: not its turn
 
 
@@ -123,7 +124,7 @@ def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
         ),
         close=close,
         metadata=MetadataCache(readable, ttl_sec=defaults.METADATA_TTL_SEC),
-        own_writes=OwnWrites(connection, receipt_ttl_sec=defaults.WRITE_RECEIPT_TTL_SEC),
+        own_writes=OwnWrites(connection),
         connection=connection,
         stats=stats,
         loop_guard=LoopGuard(
@@ -189,6 +190,8 @@ def handle_event(event: Event, *, context: JobContext, job_id: str | None = None
     if context.own_writes.is_own(event):
         return finish(context, "own_change", started, event=event, job_id=job_id)
     planned = plan_event(event, context=context)
+    if not planned.plan.has_update and held_parts(planned.plan):
+        planned = _after_own_writes(planned, event=event, context=context)
     if planned.plan.ignored or not planned.plan.has_update:
         return finish(context, "no_update", started, event=event, plan=planned.plan, job_id=job_id)
     with _turn_and_lock(planned.plan, event=event, context=context, job_id=job_id) as held:
@@ -232,6 +235,7 @@ def _lock(plan: Plan, *, event: Event, context: JobContext, job_id: str | None) 
 
     def reads(pipe: Any) -> None:
         context.loop_guard.read_on(pipe, plan.opportunity_id, plan.update)
+        context.own_writes.read_on(pipe, plan.opportunity_id)
         if job_id is not None:
             read_older_on(pipe, event)
         if throttle is not None:
@@ -248,11 +252,12 @@ def _lock(plan: Plan, *, event: Event, context: JobContext, job_id: str | None) 
     lock.acquire(reads)
     replies = iter(lock.replies)
     counts = context.loop_guard.counts_from(plan.update, next(replies))
+    own_writes = context.own_writes.writes_from(next(replies))
     older = job_id is not None and any_older(next(replies), job_id=job_id)
     if throttle is not None:
         throttle.took("GET", path, next(replies))
         throttle.took("PUT", path, next(replies))
-    return Held(lock, counts, older_listed=older)
+    return Held(lock, counts, own_writes, older_listed=older)
 
 
 def plan_event(event: Event, *, context: JobContext) -> Planned:
@@ -272,6 +277,19 @@ def plan_event(event: Event, *, context: JobContext) -> Planned:
             log.warning("names_unresolved", extra={"names": list(plan.unresolved)})
     _log_conflicts(plan)
     return Planned(plan, ruleset, metadata, own)
+
+
+def _after_own_writes(planned: Planned, *, event: Event, context: JobContext) -> Planned:
+    """The plan again when our own answers to older events reached Close after this event
+    happened, where they touched what the event's state held: a part that was left out as
+    already holding may hold no longer (reconcile works it out again before the write)."""
+    seen = with_own_writes(event, context.own_writes.read(event.object_id))
+    if seen is event:
+        return planned
+    plan = make_plan(
+        planned.ruleset, seen, metadata=planned.metadata, own_api_key_ids=planned.own_api_key_ids
+    )
+    return replace(planned, plan=plan)
 
 
 def _log_conflicts(plan: Plan) -> None:
@@ -313,14 +331,33 @@ def _apply(
     job_id: str | None,
     held: Held,
 ) -> Outcome:
-    plan, outcome = planned.plan, "dry_run"
+    written = Written(planned.plan, "dry_run")
     if not context.dry_run:
-        plan, outcome = _write(planned, event=event, context=context, held=held)
-    return finish(context, outcome, started, event=event, plan=plan, job_id=job_id, lock=held.lock)
+        written = _write(planned, event=event, context=context, held=held)
+    return finish(
+        context,
+        written.outcome,
+        started,
+        event=event,
+        plan=written.plan,
+        job_id=job_id,
+        lock=held.lock,
+        also=written.bookkeeping,
+    )
 
 
-def _write(planned: Planned, *, event: Event, context: JobContext, held: Held) -> tuple[Plan, str]:
-    """Send what the deal, read again now, still needs: the plan as sent, and the outcome."""
+@dataclass(frozen=True)
+class Written:
+    """How a write ended: the plan as sent, the outcome, and what the job's final pipeline
+    is to record of it (when the receipt's write reached Close)."""
+
+    plan: Plan
+    outcome: str
+    bookkeeping: Callable[[Any], None] | None = None
+
+
+def _write(planned: Planned, *, event: Event, context: JobContext, held: Held) -> Written:
+    """Send what the deal, read again now, still needs."""
     plan = planned.plan
     try:
         # One read per write: the update must still be right for the deal as it is now.
@@ -332,17 +369,20 @@ def _write(planned: Planned, *, event: Event, context: JobContext, held: Held) -
             ruleset=planned.ruleset,
             metadata=planned.metadata,
             own_api_key_ids=planned.own_api_key_ids,
+            own_writes=held.own_writes,
         )
         if not plan.has_update:
-            return plan, "stale"
+            return Written(plan, "stale")
         _guard_against_loops(plan, context=context, known=held.loop_counts)
-        context.own_writes.expect(plan.opportunity_id, plan.update)
-        context.close.update_opportunity(
+        receipt = context.own_writes.expect(
+            plan.opportunity_id, plan.update, event_at=event.date_created
+        )
+        after = context.close.update_opportunity(
             plan.opportunity_id, plan.update, tz_offset_hours=plan.tz_offset_hours
         )
     except CloseNotFoundError:
-        return plan, "opportunity_gone"
-    return plan, "applied"
+        return Written(plan, "opportunity_gone")
+    return Written(plan, "applied", receipt.landed_on(after.get("date_updated")))
 
 
 def _guard_against_loops(plan: Plan, *, context: JobContext, known: dict[str, int]) -> None:

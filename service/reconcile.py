@@ -4,24 +4,50 @@ is now, just before it is sent.
 Close delivers events late and out of order, and people keep editing. So a plan made from
 an old event keeps only what the rules still call for on the current state, and never
 overwrites a field that someone (or a newer event) has changed since the event. Pure: the
-current state comes in, a narrower plan goes out.
+current state and dealkeeper's own recent writes come in, a narrower plan goes out.
+
+A field changed since the event only by dealkeeper's own writes for *older* events of the
+deal is not protected: those answers are older than this event's, and the later event's
+answer wins (an event A's slow PUT landing after a newer event B happened must not make B's
+write look stale). A write for a newer event, or anyone else's change, is protected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from typing import Any
 
-from service.adapters.ownwrites import written_field
 from service.events import Event, parse_close_time
 from service.rules import Metadata, Plan, RuleSet, make_plan
+from service.rules.merge import ALREADY_HOLDS
 from service.rules.model import Dropped
-from service.rules.values import values_equal
+from service.rules.values import as_list, holds_value, same_members, values_equal
 
 NO_LONGER_CALLED_FOR = "no longer called for by the opportunity as it is now"
 CHANGED_SINCE = "changed since the event"
 _MISSING = object()
+
+
+@dataclass(frozen=True)
+class OwnWrite:
+    """An update dealkeeper sent to one opportunity: the moment of the event it answered,
+    and the moment Close took it (the `date_updated` of Close's answer to the PUT), both by
+    Close's clock in epoch seconds. None where unknown (a write whose answer never came, a
+    receipt older than these fields): such a write counts as nobody's."""
+
+    update: Mapping[str, Any]
+    event_at: float | None = None
+    landed_at: float | None = None
+
+
+def written_field(key: str) -> str:
+    """The opportunity field a PUT body key changes (`custom.cf_x.add` -> `custom.cf_x`)."""
+    for suffix in (".add", ".remove"):
+        if key.startswith("custom.") and key.endswith(suffix):
+            return key.removesuffix(suffix)
+    return "status_id" if key == "status" else key
 
 
 def is_unchanged_since(event: Event, current: Mapping[str, Any]) -> bool:
@@ -45,8 +71,16 @@ def reconcile(
     ruleset: RuleSet,
     metadata: Metadata | None,
     own_api_key_ids: frozenset[str] = frozenset(),
+    own_writes: Sequence[OwnWrite] = (),
 ) -> Plan:
-    """The part of `plan.update` that is still right to send, given the current state."""
+    """The part of `plan.update` that is still right to send, given the current state and
+    dealkeeper's own recent writes to the opportunity (oldest first)."""
+    seen = with_own_writes(event, own_writes)
+    if seen is not event:
+        # Our answers to older events reached Close after this event happened: plan as if
+        # they had come first, so this event's answer replaces theirs, also where the
+        # event's own state already held it.
+        plan = make_plan(ruleset, seen, metadata=metadata, own_api_key_ids=own_api_key_ids)
     if not plan.update or is_unchanged_since(event, current):
         return plan
     now_event = replace(event, data=dict(current))
@@ -54,12 +88,32 @@ def reconcile(
     kept: dict[str, Any] = {}
     dropped: list[Dropped] = []
     for key, value in plan.update.items():
-        reason = _why_not(key, value, event=event, current=current, now_plan=now_plan)
+        reason = _why_not(key, value, event=seen, current=current, now_plan=now_plan)
         if reason:
             dropped.append(Dropped(key, "", reason))
         else:
             kept[key] = value
     return replace(plan, update=kept, dropped=(*plan.dropped, *dropped))
+
+
+def with_own_writes(event: Event, own_writes: Sequence[OwnWrite]) -> Event:
+    """`event` with its state as dealkeeper's own writes for older events of the deal, sent
+    after it happened, left the deal (the same event when there are none): what a change
+    since then that is not ours is measured against."""
+    data = dict(event.data)
+    for write in own_writes:
+        if not _answered_older_after(write, event):
+            continue
+        for key, value in write.update.items():
+            field = written_field(key)
+            data[field] = _applied(key, value, data.get(field))
+    return event if data == event.data else replace(event, data=data)
+
+
+def held_parts(plan: Plan) -> bool:
+    """True when parts of the plan were left out because the event's state already held
+    them: a job then asks whether our own later writes undid that (`with_own_writes`)."""
+    return any(d.reason == ALREADY_HOLDS for d in plan.dropped)
 
 
 def _why_not(
@@ -70,6 +124,39 @@ def _why_not(
     if key.endswith((".add", ".remove")):
         return None  # adding or removing one value composes with whatever changed since
     field = written_field(key)
-    if field in event.data and not values_equal(event.data.get(field), current.get(field)):
+    if field in event.data and not _same(event.data.get(field), current.get(field)):
         return CHANGED_SINCE
     return None
+
+
+def _answered_older_after(write: OwnWrite, event: Event) -> bool:
+    """True for a write that answered an event older than `event` and reached Close after
+    `event` happened (so `event.data` cannot show it)."""
+    if write.event_at is None or write.landed_at is None:
+        return False
+    return write.event_at < event.date_created.timestamp() and write.landed_at > _moment(event)
+
+
+def _moment(event: Event) -> float:
+    """When the event's change was made, by the clock Close stamps `date_updated` with."""
+    with suppress(ValueError):
+        return parse_close_time(event.data.get("date_updated"), what="date_updated").timestamp()
+    return event.date_created.timestamp()
+
+
+def _applied(key: str, written: Any, value: Any) -> Any:
+    """A field's value after one key of a PUT body."""
+    if key.endswith(".add"):
+        values = as_list(value)
+        return values if holds_value(values, written) else [*values, written]
+    if key.endswith(".remove"):
+        return [v for v in as_list(value) if not values_equal(v, written)]
+    return written
+
+
+def _same(then: Any, now: Any) -> bool:
+    if isinstance(then, list) or isinstance(now, list):
+        # A multi-value field: the same values, in whatever order Close keeps them (and
+        # null for none).
+        return same_members(as_list(then), as_list(now))
+    return values_equal(then, now)

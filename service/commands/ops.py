@@ -18,7 +18,6 @@ from typing import Any
 import click
 import redis
 
-from service import defaults
 from service.adapters import subscriptions as subs
 from service.adapters.close import CloseClient
 from service.adapters.ownwrites import OwnWrites
@@ -63,9 +62,7 @@ def _warn_about_url(url: str) -> None:
 def _own_changes_filter(settings: Settings) -> dict[str, Any] | None:
     try:
         connection = connect(redis_url(settings), role="cli")
-        key_ids = OwnWrites(
-            connection, receipt_ttl_sec=defaults.WRITE_RECEIPT_TTL_SEC
-        ).known_key_ids()
+        key_ids = OwnWrites(connection).known_key_ids()
     except (redis.RedisError, ConfigurationError) as error:
         raise click.ClickException(
             f"--exclude-own-changes reads dealkeeper's own API key id from Redis, which failed "

@@ -91,8 +91,8 @@ def _gatekeeper() -> Response | None:
         RecordedRequest(request.method, path, dict(request.args.items()), body, headers)
     )
     delay = backend.traffic.take_delay(request.method, path)
-    if delay:
-        backend.stopping.wait(delay)
+    if delay is not None:
+        delay.hold(backend.stopping)
     auth = request.authorization
     key = auth.username if auth is not None and auth.type == "basic" else None
     if key not in backend.api_keys or (auth is not None and auth.password):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
@@ -29,6 +30,22 @@ from service.fakeclose.traffic import (
     is_match,
 )
 from service.fakeclose.webhooks import Delivery, WebhookDeliverer
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A request the fake holds: `held` is set once it arrived, `release()` lets it go on."""
+
+    held: threading.Event
+    _release: threading.Event
+
+    def wait_held(self, timeout: float) -> bool:
+        """True once the request is being held (False after `timeout` seconds)."""
+        return self.held.wait(timeout)
+
+    def release(self) -> None:
+        self._release.set()
+
 
 # How often the server loop looks for a stop request; werkzeug's 0.5 s would add up to
 # half a second to every test's teardown.
@@ -253,6 +270,21 @@ class FakeClose:
     ) -> None:
         """Hold the next `count` matching requests `seconds` before answering them."""
         self.traffic.add_delay(Delay(count, seconds, method, path_prefix))
+
+    def hold_next(
+        self,
+        *,
+        method: str | None = None,
+        path_prefix: str | None = None,
+        max_seconds: float = 60.0,
+    ) -> Hold:
+        """Hold the next matching request, unanswered and not yet applied, until the returned
+        Hold is released (or `max_seconds` pass): a request in flight, for as long as a test
+        needs one."""
+        release = threading.Event()
+        delay = Delay(1, max_seconds, method, path_prefix, release=release)
+        self.traffic.add_delay(delay)
+        return Hold(delay.held, release)
 
     def set_rate_limit(
         self, limit: int, *, window_sec: float = 1.0, group: Group = "write"

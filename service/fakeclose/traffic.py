@@ -13,6 +13,7 @@ from typing import Any, Literal, TypeVar
 Group = Literal["read", "write"]
 DEFAULT_RATE_LIMIT = 1000  # per second: generous, so tests meet 429s only when they ask
 WRITE_METHODS = frozenset({"PUT", "POST", "DELETE", "PATCH"})
+HOLD_POLL_SEC = 0.02  # how often a held request looks whether the fake is stopping
 
 
 @dataclass(frozen=True)
@@ -41,12 +42,25 @@ class Fault:
 
 @dataclass
 class Delay:
-    """Hold the next `count` matching requests for `seconds` before serving them."""
+    """Hold the next `count` matching requests for `seconds` before serving them (or, with
+    `release`, until it is set, for at most `seconds`)."""
 
     count: int
     seconds: float
     method: str | None = None
     path_prefix: str | None = None
+    release: threading.Event | None = None
+    held: threading.Event = field(default_factory=threading.Event)  # set once one is held
+
+    def hold(self, stopping: threading.Event) -> None:
+        """Hold the request in hand; the fake stopping cuts it short."""
+        self.held.set()
+        deadline = time.monotonic() + self.seconds
+        while not stopping.is_set() and time.monotonic() < deadline:
+            if self.release is None:
+                stopping.wait(deadline - time.monotonic())
+            elif self.release.wait(HOLD_POLL_SEC):
+                return
 
 
 @dataclass(frozen=True)
@@ -154,11 +168,10 @@ class Traffic:
         with self._lock:
             return _take(self._faults, method, path)
 
-    def take_delay(self, method: str, path: str) -> float:
-        """Seconds to hold this request (0 for none)."""
+    def take_delay(self, method: str, path: str) -> Delay | None:
+        """The delay this request suffers, if any (one use of it is spent)."""
         with self._lock:
-            delay = _take(self._delays, method, path)
-        return 0.0 if delay is None else delay.seconds
+            return _take(self._delays, method, path)
 
 
 _Rule = TypeVar("_Rule", Fault, Delay)

@@ -5,8 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
+
 from service.events import Event
-from service.reconcile import CHANGED_SINCE, NO_LONGER_CALLED_FOR, is_unchanged_since, reconcile
+from service.reconcile import (
+    CHANGED_SINCE,
+    NO_LONGER_CALLED_FOR,
+    OwnWrite,
+    is_unchanged_since,
+    reconcile,
+    with_own_writes,
+)
 from service.rules import load_rules, make_plan
 
 RULES = load_rules(
@@ -123,3 +132,232 @@ def test_reconcile_unchanged_since_compares_date_updated() -> None:
     assert is_unchanged_since(event, {"date_updated": THEN})
     assert not is_unchanged_since(event, {"date_updated": LATER})
     assert not is_unchanged_since(event, {})
+
+
+# -- dealkeeper's own earlier writes are not someone else's change --------------------------
+#
+# Event A (older) and event B (newer) of one deal: A's write reached Close after B happened,
+# so B's data cannot show it. B's answer is the later one and must win over A's; a person's
+# change, or a write for a newer event, stays protected.
+
+OWN_RULES = load_rules(
+    """\
+timezone: America/New_York
+rules:
+  - name: stamp-date-won
+    if:
+      - status_type: {changed_to: won}
+    then:
+      - set: {date_won: today}
+  - name: clear-date-won-on-reopen
+    if:
+      - status_type: {changed_to: active}
+    then:
+      - unset: [date_won]
+  - name: segment-when-won
+    if:
+      - status_type: {changed_to: won}
+    then:
+      - set: {custom.Segment: [Won]}
+""",
+    "rules/own.yaml",
+)
+MONDAY = datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
+WEDNESDAY = datetime(2026, 12, 2, 3, 30, tzinfo=UTC)  # 22:30 on Tuesday the 1st in New York
+B_UPDATED = "2026-12-02T03:30:00.000000+00:00"
+AFTER_B = "2026-12-02T03:30:03.000000+00:00"
+B_DATE = "2026-12-01"  # what stamp-date-won writes for B
+CLOSE_B_DATE = "2026-12-02"  # what Close stamped on B's move to won (its UTC date)
+
+
+def event_b(status: Any = "won", **data: Any) -> Event:
+    """A person moves the deal to `status`; Close stamps its own date_won."""
+    previous = "active" if status == "won" else "won"
+    return Event(
+        id="ev_b",
+        object_type="opportunity",
+        action="updated",
+        object_id="oppo_1",
+        date_created=WEDNESDAY,
+        date_updated=WEDNESDAY,
+        data={"id": "oppo_1", "status_type": status, "date_updated": B_UPDATED, **data},
+        previous_data={"status_type": previous},
+        changed_fields=("status_type",),
+    )
+
+
+def own(update: dict[str, Any], *, event_at: datetime = MONDAY, landed: float = 3) -> OwnWrite:
+    """Our write for an event at `event_at`, taken by Close `landed` seconds after B."""
+    return OwnWrite(update, event_at.timestamp(), WEDNESDAY.timestamp() + landed)
+
+
+def reconciled(event: Event, current: dict[str, Any], *writes: OwnWrite) -> Any:
+    plan = make_plan(OWN_RULES, event, metadata=None)
+    return reconcile(
+        plan, event, {**current, "date_updated": AFTER_B}, ruleset=OWN_RULES, metadata=None,
+        own_writes=writes,
+    )  # fmt: skip
+
+
+def test_own_set_for_an_older_event_does_not_make_the_newer_answer_stale() -> None:
+    """Won Monday (A), reopened, won again Wednesday (B); A's stamp landed after B: B's
+    Wednesday wins (it ended with Monday's date, taken for a person's edit)."""
+    b = event_b(date_won=CLOSE_B_DATE)
+
+    result = reconciled(b, {**b.data, "date_won": "2026-11-30"}, own({"date_won": "2026-11-30"}))
+
+    assert B_DATE == result.update["date_won"]
+
+
+def test_own_set_for_an_older_event_undoes_what_the_newer_event_held() -> None:
+    """Close stamped B's date as stamp-date-won would (B's plan left it out as already
+    holding); A's stamp replaced it afterwards: B's date is written back."""
+    b = event_b(date_won=B_DATE, **{"custom.Segment": ["Won"]})
+    assert {} == make_plan(OWN_RULES, b, metadata=None).update
+
+    result = reconciled(b, {**b.data, "date_won": "2026-11-30"}, own({"date_won": "2026-11-30"}))
+
+    assert B_DATE == result.update["date_won"]
+
+
+def test_own_unset_for_an_older_event_does_not_make_the_newer_answer_stale() -> None:
+    """A (reopened) cleared date_won after B (won again) happened: B still stamps it."""
+    b = event_b(date_won=CLOSE_B_DATE)
+
+    result = reconciled(b, {**b.data, "date_won": None}, own({"date_won": None}))
+
+    assert B_DATE == result.update["date_won"]
+
+
+def test_own_set_does_not_protect_the_value_a_newer_unset_clears() -> None:
+    """A (won) stamped date_won after B (reopened) happened: B's clearing still goes out."""
+    b = event_b("active", date_won=None)
+
+    result = reconciled(b, {**b.data, "date_won": "2026-11-30"}, own({"date_won": "2026-11-30"}))
+
+    assert {"date_won": None} == result.update
+
+
+@pytest.mark.parametrize(
+    ("written", "current"),
+    [
+        ({"custom.Segment.add": "Big"}, ["SMB", "Big"]),
+        ({"custom.Segment.remove": "SMB"}, []),
+        ({"custom.Segment.add": "Big", "custom.Segment.remove": "SMB"}, ["Big"]),
+    ],
+    ids=["add", "remove", "add-and-remove"],
+)
+def test_own_add_or_remove_for_an_older_event_does_not_make_the_newer_answer_stale(
+    written: dict[str, Any], current: list[str]
+) -> None:
+    b = event_b(**{"custom.Segment": ["SMB"]})
+
+    result = reconciled(b, {**b.data, "custom.Segment": current}, own(written))
+
+    assert ["Won"] == result.update["custom.Segment"]
+
+
+def test_own_writes_apply_in_the_order_they_were_sent() -> None:
+    """Two older events' writes landed after B: the last one sent is what Close holds."""
+    b = event_b(date_won=CLOSE_B_DATE)
+    first, last = own({"date_won": "2026-11-29"}), own({"date_won": "2026-11-30"}, landed=4)
+
+    kept = reconciled(b, {**b.data, "date_won": "2026-11-30"}, first, last)
+    protected = reconciled(b, {**b.data, "date_won": "2026-11-29"}, first, last)
+
+    assert (B_DATE, None) == (kept.update.get("date_won"), protected.update.get("date_won"))
+
+
+def test_a_persons_edit_after_the_event_stays_protected_beside_own_writes() -> None:
+    """Our older writes touched other fields only: a person's date is kept."""
+    b = event_b(date_won=CLOSE_B_DATE, confidence=50)
+    current = {**b.data, "date_won": "2026-12-05", "confidence": 100}
+
+    result = reconciled(b, current, own({"confidence": 100}))
+
+    assert ("date_won", CHANGED_SINCE) in {(d.field, d.reason) for d in result.dropped}
+
+
+def test_a_persons_edit_after_our_own_write_wins() -> None:
+    """A's stamp landed after B, then a person typed a date: the person's date stays."""
+    b = event_b(date_won=CLOSE_B_DATE)
+
+    result = reconciled(b, {**b.data, "date_won": "2026-12-05"}, own({"date_won": "2026-11-30"}))
+
+    assert "date_won" not in result.update
+
+
+def test_a_persons_multi_value_edit_after_our_own_add_wins() -> None:
+    b = event_b(**{"custom.Segment": ["SMB"]})
+    current = {**b.data, "custom.Segment": ["SMB", "Big", "Partner"]}
+
+    result = reconciled(b, current, own({"custom.Segment.add": "Big"}))
+
+    assert "custom.Segment" not in result.update
+
+
+def test_own_write_for_a_newer_event_is_protected() -> None:
+    """Events processed out of order: B's write (Wednesday) landed first; A (Monday),
+    processed late, must not replace it."""
+    a = Event(
+        id="ev_a",
+        object_type="opportunity",
+        action="updated",
+        object_id="oppo_1",
+        date_created=MONDAY,
+        date_updated=MONDAY,
+        data={"id": "oppo_1", "status_type": "won", "date_won": "2026-11-30",
+              "date_updated": "2026-11-30T15:00:00.000000+00:00"},
+        previous_data={"status_type": "active"},
+        changed_fields=("status_type",),
+    )  # fmt: skip
+    b_write = OwnWrite({"date_won": "2026-12-02"}, WEDNESDAY.timestamp(), WEDNESDAY.timestamp() + 1)
+
+    result = reconciled(a, {**a.data, "date_won": "2026-12-02"}, b_write)
+
+    assert "date_won" not in result.update
+
+
+def test_own_write_taken_before_the_event_is_not_taken_for_the_current_value() -> None:
+    """A's stamp landed before B happened (B's data shows what followed it); a person who
+    puts A's value back after B is a person, not us."""
+    b = event_b(date_won=CLOSE_B_DATE)
+    before = own({"date_won": "2026-11-30"}, landed=-0.001)
+
+    result = reconciled(b, {**b.data, "date_won": "2026-11-30"}, before)
+
+    assert "date_won" not in result.update
+
+
+def test_own_write_taken_before_the_event_leaves_the_events_state_as_it_was() -> None:
+    """Our write landed, then a person changed the field (B): B's state is the person's,
+    and B's plan is made from it, not from our earlier value."""
+    b = event_b(date_won=CLOSE_B_DATE, confidence=50)
+    before = own({"confidence": 100}, landed=-1)
+
+    result = reconciled(b, {**b.data, "date_won": "2026-11-30"}, before)
+
+    assert b is with_own_writes(b, [before])
+    assert "date_won" not in result.update
+
+
+def test_own_write_whose_answer_never_came_counts_as_nobodys() -> None:
+    """A PUT that failed (or whose worker died before recording Close's answer) may not
+    have been taken: the changed value is protected, as any other."""
+    b = event_b(date_won=CLOSE_B_DATE)
+    unanswered = OwnWrite({"date_won": "2026-11-30"}, MONDAY.timestamp(), None)
+
+    result = reconciled(b, {**b.data, "date_won": "2026-11-30"}, unanswered)
+
+    assert "date_won" not in result.update
+
+
+def test_receipts_without_their_moments_count_as_nobodys() -> None:
+    """Receipts left before they carried the event's and the write's moments."""
+    b = event_b(date_won=CLOSE_B_DATE)
+
+    result = reconciled(
+        b, {**b.data, "date_won": "2026-11-30"}, OwnWrite({"date_won": "2026-11-30"})
+    )
+
+    assert "date_won" not in result.update
