@@ -5,8 +5,9 @@
     python3 dev.py test    # install what is needed into .venv, then the whole test suite
 
 Also: `python3 dev.py lint` (ruff, mypy, hadolint on the Dockerfile), `python3 dev.py bench`
-(benchmarks in bench/), and `python3 dev.py dealkeeper ARGS...` (any dealkeeper command inside
-the environment).
+(benchmarks in bench/), `python3 dev.py test --under-load` (the whole suite three times in a
+row beside a CPU hog on every core, as on a busy CI machine), and `python3 dev.py dealkeeper
+ARGS...` (any dealkeeper command inside the environment).
 Arguments after the command are passed on (e.g. `python3 dev.py test -k web`).
 """
 
@@ -74,6 +75,31 @@ def lint() -> None:
             raise SystemExit(1)
 
 
+UNDER_LOAD_ROUNDS = 3
+
+
+def test_under_load(args: list[str]) -> None:
+    """The suite UNDER_LOAD_ROUNDS times in a row, each core kept busy by a spinning process
+    (stress-ng's --cpu, without needing it): a test that holds only on an idle machine
+    fails here first."""
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 2)
+    ]
+    try:
+        for round_number in range(1, UNDER_LOAD_ROUNDS + 1):
+            print(f"dev.py: round {round_number} of {UNDER_LOAD_ROUNDS}, {len(hogs)} CPU hogs")
+            pytest = [str(BIN / "python"), "-m", "pytest", *args]
+            if subprocess.run(pytest, cwd=ROOT).returncode:
+                print(f"dev.py: round {round_number} failed under load", file=sys.stderr)
+                raise SystemExit(1)
+        print(f"dev.py: {UNDER_LOAD_ROUNDS} rounds green under load")
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
 def main(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -82,6 +108,8 @@ def main(argv: list[str]) -> None:
     ensure_environment()
     if command == "run":
         run_in_environment("dealkeeper", ["run", *rest])
+    elif command == "test" and "--under-load" in rest:
+        test_under_load([a for a in rest if a != "--under-load"])
     elif command == "test":
         run_in_environment("python", ["-m", "pytest", *rest])
     elif command == "lint":

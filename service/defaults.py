@@ -21,6 +21,13 @@ MAINTENANCE_INTERVAL_SEC = 30
 WORKER_PROCESSES = 1
 WORKER_PROCESSES_MAX = 32
 HEARTBEAT_MARGIN_SEC = 10
+# A running job's started entry and its opportunity lock are renewed every second by the
+# worker's housekeeping thread (service/adapters/housekeeping.py) and lapse this long after
+# the last renewal: a killed worker's event is taken back by another within about that.
+JOB_KEEPALIVE_TTL_SEC = 8
+# The process that moves due scheduled jobs (retries) to the queue holds RQ's scheduler
+# lock this long past its last renewal; should it die, another takes over within that.
+SCHEDULER_LOCK_TTL_SEC = 10
 MAINTENANCE_LOCK_TTL_SEC = 60
 JOB_RESULT_TTL_SEC = 3600
 JOB_FAILURE_TTL_SEC = 30 * 24 * 3600

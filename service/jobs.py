@@ -25,6 +25,7 @@ from rq import Retry, get_current_job
 from service import defaults, logs
 from service.adapters.close import CloseAPI, close_api_for, opportunity_path
 from service.adapters.history import History
+from service.adapters.housekeeping import InHand
 from service.adapters.locks import OpportunityLock
 from service.adapters.loopguard import LoopGuard
 from service.adapters.metadata import MetadataCache
@@ -67,6 +68,9 @@ class JobContext:
     # slots ahead, with its other Redis reads (None: each request takes its own).
     throttle: SharedRateLimiter | None = None
     dry_run: bool = False  # plans are logged, nothing is written to Close
+    # A worker's housekeeping renews the opportunity locks of its job (None: no worker;
+    # a lock then lasts the job timeout).
+    in_hand: InHand | None = None
     lock_wait_sec: float = defaults.OPPORTUNITY_LOCK_WAIT_SEC
     job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC
     catchup_interval_sec: int = 0  # 0: no automatic catch-up from this process
@@ -242,14 +246,20 @@ def _lock(plan: Plan, *, event: Event, context: JobContext, job_id: str | None) 
             throttle.take_on(pipe, "GET", path)
             throttle.take_on(pipe, "PUT", path)
 
+    # A killed holder's lock lapses soon after its last renewal, or without a worker's
+    # renewals when its job could no longer be running.
+    renewed = context.in_hand is not None
     lock = OpportunityLock(
         context.connection,
         event.object_id,
-        # A killed holder's lock lapses when its job could no longer be running.
-        ttl_sec=context.job_timeout_sec + defaults.HEARTBEAT_MARGIN_SEC,
+        ttl_sec=defaults.JOB_KEEPALIVE_TTL_SEC
+        if renewed
+        else context.job_timeout_sec + defaults.HEARTBEAT_MARGIN_SEC,
         wait_sec=min(context.lock_wait_sec, context.job_timeout_sec / 4),
     )
     lock.acquire(reads)
+    if context.in_hand is not None:
+        context.in_hand.keep(lock)
     replies = iter(lock.replies)
     counts = context.loop_guard.counts_from(plan.update, next(replies))
     own_writes = context.own_writes.writes_from(next(replies))

@@ -6,7 +6,8 @@ no isolation worth its cost (RQ's forking Worker managed about 50 no-op jobs/s p
 on our 2-core machine, SimpleWorker about 350). It also makes SIGTERM simple: the first
 SIGTERM lets the job in hand finish and then stops, well inside Heroku's 30 seconds, where
 the forking Worker's horse would be killed mid-request. RQ still enforces the job timeout
-(SIGALRM), and the scheduler runs in the same process so retries come back on time.
+(SIGALRM). A thread of the same process keeps the job in hand alive, takes back the jobs of
+killed workers and moves due retries to the queue (service/adapters/steadyworker.py).
 """
 
 from __future__ import annotations
@@ -18,12 +19,13 @@ from types import TracebackType
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from service import catchup, defaults, jobs, logs
+from service import catchup, jobs, logs
 from service.adapters.history import History, history_entry
+from service.adapters.outage import RedisOutage
 from service.adapters.queue import EventQueue, connect, make_queue, redis_url
 from service.adapters.stats import Stats
+from service.adapters.steadyworker import SteadyWorker
 from service.adapters.sweepstore import SweepStore
-from service.adapters.workerclass import LeanSimpleWorker
 from service.errors import CloseClientError, LoopSuspectedError
 from service.events import EnvelopeError, event_from_dict
 from service.settings import Settings
@@ -60,24 +62,16 @@ def _remember_parked(job: Job, *, reason: str, status: int | None) -> None:
     History(job.connection).record(entry)
 
 
-class DealkeeperWorker(LeanSimpleWorker):
-    """SimpleWorker whose started-job entries expire soon after the job timeout.
-
-    SimpleWorker sends no heartbeat while a job runs, so RQ keeps a running job's entry for
-    its timeout plus 60 s; if the worker is killed, the job is only retried after that.
-    Ten seconds past the timeout is enough: the job cannot be running any more by then.
-    """
+class DealkeeperWorker(SteadyWorker):
+    """The worker of the event queue: rides out Redis outages, keeps its job alive, and
+    plans the sweeps that are due."""
 
     plans_sweeps = False  # make_worker turns it on when a Close key lets sweeps list deals
-
-    def get_heartbeat_ttl(self, job: Job) -> int:
-        timeout = job.timeout if job.timeout and job.timeout > 0 else defaults.JOB_TIMEOUT_SEC
-        return int(timeout) + defaults.HEARTBEAT_MARGIN_SEC
 
     def run_maintenance_tasks(self) -> None:
         """RQ's maintenance (at start, then every maintenance interval), and the sweeps due
         soon scheduled, once across all workers (service/sweeps/schedule.py)."""
-        super().run_maintenance_tasks()  # type: ignore[no-untyped-call]  # RQ leaves it untyped
+        super().run_maintenance_tasks()
         if self.plans_sweeps:
             sweeps.plan_safely(jobs.installed().rules, store=SweepStore(self.connection))
 
@@ -85,6 +79,9 @@ class DealkeeperWorker(LeanSimpleWorker):
 def make_worker(settings: Settings, *, name: str | None = None) -> DealkeeperWorker:
     """A worker on the event queue, with the job context installed."""
     connection = connect(redis_url(settings), role="worker")
+    # A worker started while Redis is away (a restart, a deploy's overlap on a full Redis)
+    # waits for it rather than exiting.
+    RedisOutage(connection, role="worker").ride(connection.ping)
     jobs.install(jobs.build_context(settings, connection=connection))
     worker = DealkeeperWorker(
         [make_queue(connection)],
@@ -97,6 +94,7 @@ def make_worker(settings: Settings, *, name: str | None = None) -> DealkeeperWor
         maintenance_interval=settings.tuning.maintenance_interval_sec,
     )
     worker.plans_sweeps = bool(settings.close_api_key)
+    jobs.installed().in_hand = worker.in_hand  # its opportunity locks are kept alive too
     return worker
 
 
@@ -108,4 +106,6 @@ def run_worker(settings: Settings, *, burst: bool = False, name: str | None = No
     interval = settings.tuning.catchup_interval_sec
     if interval > 0 and not settings.dry_run:
         catchup.schedule_next(make_queue(worker.connection), interval_sec=interval)
-    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))
+    # Scheduled jobs are moved to the queue by the worker's housekeeping thread, not by a
+    # forked RQ scheduler (service/adapters/housekeeping.py).
+    return bool(worker.work(burst=burst, with_scheduler=False, logging_level=settings.log_level))

@@ -23,6 +23,12 @@ _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
+# KEYS[1]: the lock; ARGV: the holder's token, the new TTL in ms. Extends it only if still
+# ours; 1 when extended, else 0.
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
 LOCK_POLL_SEC = 0.02
 
 
@@ -79,6 +85,11 @@ class OpportunityLock:
         """Queue the release on `pipe` (the job's final MULTI/EXEC); call `released` once
         it has run, else `release` still gives the lock back on its own."""
         pipe.eval(_RELEASE, 1, self.key, self.token)
+
+    def extend_on(self, pipe: Any, *, ttl_sec: float) -> None:
+        """Queue the renewal of the lock for `ttl_sec` more on `pipe` (a worker's
+        housekeeping keeps it while the job runs, so a killed holder's lapses soon)."""
+        pipe.eval(_EXTEND, 1, self.key, self.token, max(1, round(ttl_sec * 1000)))
 
     def released(self) -> None:
         self.held = False

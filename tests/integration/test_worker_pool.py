@@ -143,19 +143,20 @@ def test_workers_do_not_outlive_a_killed_pool(
     wait_for(lambda: not any(_alive(pid) for pid in workers), what="the workers to stop")
 
 
-def test_a_process_refused_by_a_full_redis_is_started_again(
+def test_a_process_refused_by_a_full_redis_waits_for_room(
     start_pool: StartPool, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     """As when a deploy's old and new dynos overlap on Heroku Redis's connection limit: the
-    process Redis turns away exits, and once there is room the pool has both running."""
+    process Redis turns away waits, says so once, and runs once there is room."""
     limit = int(redis_client.config_get("maxclients")["maxclients"] or 10000)
     in_use = len(redis_client.client_list())
     redis_client.config_set("maxclients", in_use + 2)  # room for one worker process, not two
     try:
         start_pool("--processes", "2")
-        wait_for(lambda: b"worker_process_exited" in (tmp_path / "pool.log").read_bytes(),
+        wait_for(lambda: b"redis_unavailable" in (tmp_path / "pool.log").read_bytes(),
                  what="a worker process to be turned away")  # fmt: skip
     finally:
         redis_client.config_set("maxclients", limit)
 
     wait_for(lambda: len(_living(redis_client)) == 2, what="two living workers", timeout=40)
+    assert b"worker_process_exited" not in (tmp_path / "pool.log").read_bytes()
