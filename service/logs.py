@@ -56,13 +56,20 @@ def bound(**fields: Any) -> Iterator[None]:
 
 
 def secret_variants(secrets: Iterable[str]) -> tuple[str, ...]:
-    """Each secret as it could appear in text: plain, and inside a Basic auth header."""
+    """Each secret as it could appear in text: plain, inside a Basic auth header, in
+    base64, and for a hex key its bytes as Python shows them."""
     found: list[str] = []
     for secret in secrets:
         if len(secret) < 6:  # too short to mask without mangling ordinary words
             continue
-        found.append(secret)
-        found.append(base64.b64encode(f"{secret}:".encode()).decode())
+        found += [secret, base64.b64encode(f"{secret}:".encode()).decode()]
+        found.append(base64.b64encode(secret.encode()).decode())
+        try:
+            raw = bytes.fromhex(secret)
+        except ValueError:
+            continue
+        shown = repr(raw)[2:-1]  # with \x escapes, which a JSON line doubles
+        found += [shown, json.dumps(shown)[1:-1], base64.b64encode(raw).decode()]
     return tuple(found)
 
 

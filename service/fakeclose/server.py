@@ -267,9 +267,11 @@ class FakeClose:
         *,
         method: str | None = None,
         path_prefix: str | None = None,
+        ahead: bool = False,
     ) -> None:
-        """Hold the next `count` matching requests `seconds` before answering them."""
-        self.traffic.add_delay(Delay(count, seconds, method, path_prefix))
+        """Hold the next `count` matching requests `seconds` before answering them (`ahead`:
+        these first, before delays asked for earlier, such as a standing latency)."""
+        self.traffic.add_delay(Delay(count, seconds, method, path_prefix), ahead=ahead)
 
     def hold_next(
         self,

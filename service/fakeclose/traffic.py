@@ -158,10 +158,10 @@ class Traffic:
         with self._lock:
             self._faults.append(fault)
 
-    def add_delay(self, delay: Delay) -> None:
-        """Queue a delay."""
+    def add_delay(self, delay: Delay, *, ahead: bool = False) -> None:
+        """Queue a delay (`ahead`: before those already queued, e.g. a standing latency)."""
         with self._lock:
-            self._delays.append(delay)
+            self._delays.insert(0 if ahead else len(self._delays), delay)
 
     def take_fault(self, method: str, path: str) -> Fault | None:
         """The fault this request suffers, if any (one use of it is spent)."""

@@ -18,6 +18,7 @@ from service.adapters.close import CloseClient
 from service.adapters.locks import LOCK_PREFIX, OpportunityLock
 from service.adapters.metadata import MetadataCache
 from service.adapters.queue import enqueue_event, job_id_for
+from service.defaults import CLOSE_MAX_ATTEMPTS
 from service.events import Event, event_from_dict
 from service.fakeclose import FakeClose
 from service.settings import Settings
@@ -347,3 +348,29 @@ def test_jobs_unknown_custom_field_name_refetches_metadata_once(
     assert [(f"opportunity/{oppo['id']}/", {f"custom.{segment}.add": "Enterprise"}, "-5")] == puts(
         fake_close
     )
+
+
+@pytest.mark.allow_error_logs  # the parked event
+def test_jobs_parked_or_retrying_older_events_do_not_hold_back_a_newer_one(
+    fake_close: FakeClose, queue: Queue, settings: Settings, segment: str
+) -> None:
+    """An older event Close refused (parked) and one waiting for a retry after 503s stay
+    listed for their deal; the newer event must still be applied at once, not wait behind
+    them (the re-read keeps a later retry of theirs from undoing it)."""
+    parked = won_event(fake_close)
+    retrying = {**parked, "id": parked["id"] + "_2", "date_created": "2026-11-28T03:30:30.000000"}
+    newer = {**parked, "id": parked["id"] + "_3", "date_created": "2026-11-28T03:31:00.000000"}
+    for raw in (parked, retrying, newer):
+        queue_event(raw, queue)
+    fake_close.fail_next(1, status=400, method="PUT", body={"error": "refused"})
+    fake_close.fail_next(CLOSE_MAX_ATTEMPTS, status=503, method="PUT")
+    worker = make_worker(settings)
+    jobs.installed().close = CloseClient(
+        FakeClose.DEFAULT_API_KEY, base_url=fake_close.url, backoff_base_sec=0.01
+    )
+
+    worker.work(burst=True, with_scheduler=False)
+
+    assert (1, 1) == (queue.failed_job_registry.count, queue.scheduled_job_registry.count)
+    state = fake_close.opportunity(parked["object_id"])
+    assert ("2026-11-27", 100) == (state["date_won"], state["confidence"])

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from service import logs
+from tests.secrets import leaked
 
 SECRET = "api_0123456789abcdef"
 
@@ -92,3 +93,24 @@ def test_logs_text_format_on_a_terminal() -> None:
     line = out.getvalue().strip()
 
     assert line.endswith('INFO    rules_loaded rules=3 path="my rules"')
+
+
+def test_logs_mask_a_hex_key_however_it_is_shown() -> None:
+    """A webhook signature key logged as text, as bytes, in base64 or as a Basic header."""
+    key = "5e" * 16 + "0a" * 16  # ^ and a newline: plain and escaped bytes
+    out = io.StringIO()
+    logs.configure(level="INFO", secrets=[key], stream=out, json_lines=True)
+    raw = bytes.fromhex(key)
+    try:
+        logging.getLogger("dealkeeper.test").warning(
+            "leaky",
+            extra={"hex": key, "bytes": raw, "b64": base64.b64encode(raw).decode(),
+                   "basic": base64.b64encode(f"{key}:".encode()).decode()},
+        )  # fmt: skip
+    finally:
+        root = logging.getLogger()
+        for handler in list(root.handlers):
+            if handler.get_name() == "dealkeeper":
+                root.removeHandler(handler)
+
+    assert [] == leaked(out.getvalue(), (key,))
