@@ -131,6 +131,11 @@ rules:
 """
 
 
+# A run lists 2,400 deals and writes 20 of them, with worker processes starting: a few
+# seconds on an idle machine; this bound is for a busy 2-core one.
+BUSY_SEC = 90.0
+
+
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
     """The fake Close with 2,400 deals (20 owned by user_other) and two real worker
@@ -150,6 +155,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
             running.redis_server.stop()
 
 
+@pytest.mark.timeout(4 * BUSY_SEC)
 def test_sweep_schedule_cron_runs_once_with_two_schedulers_alive(
     cluster: Cluster, connection: redis.Redis
 ) -> None:
@@ -157,10 +163,11 @@ def test_sweep_schedule_cron_runs_once_with_two_schedulers_alive(
     after and plans the same due time again: it still ran once, each deal written once."""
     store = SweepStore(connection)
     first = cluster.start_worker()
-    wait_for(lambda: store.runs("this-minute"), what="the first run to finish")
+    wait_for(lambda: store.runs("this-minute"), what="the first run to finish", timeout=BUSY_SEC)
     second = cluster.start_worker()
-    wait_for(lambda: _listening(connection, "w1-"), what="the second worker to plan")
-    wait_for(lambda: _idle(connection), what="the jobs due to finish")
+    wait_for(lambda: _listening(connection, "w1-"), what="the second worker to plan",
+             timeout=BUSY_SEC)  # fmt: skip
+    wait_for(lambda: _idle(connection), what="the jobs due to finish", timeout=BUSY_SEC)
     runs = store.runs("this-minute")
     writes = [w["object_id"] for w in cluster.our_writes()]
 
