@@ -6,7 +6,8 @@
 
 Also: `python3 dev.py lint` (ruff, mypy, hadolint on the Dockerfile), `python3 dev.py bench`
 (benchmarks in bench/), `python3 dev.py test --under-load` (the whole suite three times in a
-row beside a CPU hog on every core, as on a busy CI machine), and `python3 dev.py dealkeeper
+row beside a CPU hog on every core, as on a busy CI machine), `python3 dev.py mutate`
+(mutation testing of the pure core, with a score per module), and `python3 dev.py dealkeeper
 ARGS...` (any dealkeeper command inside the environment).
 Arguments after the command are passed on (e.g. `python3 dev.py test -k web`).
 """
@@ -100,6 +101,43 @@ def test_under_load(args: list[str]) -> None:
             hog.wait()
 
 
+# mutmut's exit codes for one mutant (mutmut/stats.py): 1 and 3 a test failed, 0 none did,
+# 5 and 33 no test runs the code. Anything else (timeouts, ...) is shown as it is.
+MUTANT_STATUS = {0: "survived", 1: "killed", 3: "killed", 5: "no tests", 33: "no tests"}
+
+
+def mutate(args: list[str]) -> None:
+    """Mutation testing of the pure core with mutmut ([tool.mutmut] in pyproject.toml): it
+    works in mutants/ (a copy; git ignores it), remembers results between runs, and tests
+    each mutant with the unit tests that run its function. Then a score per module."""
+    code = subprocess.run([str(BIN / "mutmut"), "run", *args], cwd=ROOT).returncode
+    if code:
+        raise SystemExit(code)
+    print(mutation_report())
+
+
+def mutation_report() -> str:
+    """Killed / survived / no tests per mutated module, and the score: killed of all."""
+    import json
+
+    rows, totals = [], {"killed": 0, "survived": 0, "no tests": 0, "other": 0}
+    for meta in sorted((ROOT / "mutants").glob("service/**/*.py.meta")):
+        counts = dict.fromkeys(totals, 0)
+        for exit_code in json.loads(meta.read_text())["exit_code_by_key"].values():
+            counts[MUTANT_STATUS.get(exit_code, "other")] += 1
+        if sum(counts.values()):
+            rows.append((str(meta.relative_to(ROOT / "mutants"))[: -len(".meta")], counts))
+            totals = {k: totals[k] + counts[k] for k in totals}
+    lines = [f"{'module':34} {'mutants':>7} {'killed':>7} {'survived':>8} {'no tests':>8}"]
+    for name, c in [*rows, ("all", totals)]:
+        lines.append(
+            f"{name:34} {sum(c.values()):7} {c['killed']:7} {c['survived']:8} {c['no tests']:8}"
+        )
+    score = totals["killed"] / max(1, sum(totals.values()))
+    lines.append(f"mutation score: {score:.1%} killed (survived and untested count against it)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> None:
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__)
@@ -116,10 +154,12 @@ def main(argv: list[str]) -> None:
         lint()
     elif command == "bench":
         run_in_environment("python", ["-m", "bench", *rest])
+    elif command == "mutate":
+        mutate(rest)
     elif command == "dealkeeper":
         run_in_environment("dealkeeper", rest)
     else:
-        fail(f"unknown command {command!r}; expected run, test, lint, bench or dealkeeper")
+        fail(f"unknown command {command!r}; expected run, test, lint, bench, mutate or dealkeeper")
 
 
 if __name__ == "__main__":

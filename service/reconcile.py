@@ -52,15 +52,8 @@ def written_field(key: str) -> str:
 
 def is_unchanged_since(event: Event, current: Mapping[str, Any]) -> bool:
     """True when the opportunity was not updated after the state the event carries."""
-    then, now = event.data.get("date_updated"), current.get("date_updated")
-    if then is None or now is None:
-        return False
-    try:
-        return parse_close_time(then, what="date_updated") >= parse_close_time(
-            now, what="date_updated"
-        )
-    except ValueError:
-        return False
+    then, now = _stamp(event.data), _stamp(current)
+    return then is not None and now is not None and then >= now
 
 
 def reconcile(
@@ -139,9 +132,15 @@ def _answered_older_after(write: OwnWrite, event: Event) -> bool:
 
 def _moment(event: Event) -> float:
     """When the event's change was made, by the clock Close stamps `date_updated` with."""
+    stamp = _stamp(event.data)
+    return event.date_created.timestamp() if stamp is None else stamp
+
+
+def _stamp(state: Mapping[str, Any]) -> float | None:
+    """The state's `date_updated` in epoch seconds; None when it has none that reads."""
     with suppress(ValueError):
-        return parse_close_time(event.data.get("date_updated"), what="date_updated").timestamp()
-    return event.date_created.timestamp()
+        return parse_close_time(state.get("date_updated"), what="date_updated").timestamp()
+    return None
 
 
 def _applied(key: str, written: Any, value: Any) -> Any:

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from service.events import Event
@@ -179,11 +180,9 @@ def _sign(number: float) -> int:
     return (number > 0) - (number < 0)
 
 
-def _ordering(accept: tuple[int, ...]) -> Operator:
-    def compare(subject: Subject, operand: Any, scope: Scope) -> bool:
-        return _compare(subject.value, operand, scope) in accept
-
-    return compare
+def _ordering(accept: tuple[int, ...], subject: Subject, operand: Any, scope: Scope) -> bool:
+    """gt, gte, lt, lte: the comparison's sign is one of `accept`."""
+    return _compare(subject.value, operand, scope) in accept
 
 
 def _contains(subject: Subject, operand: Any, scope: Scope) -> bool:
@@ -249,10 +248,10 @@ OPERATORS: dict[str, Operator] = {
     "ne": _ne,
     "in": _in,
     "not_in": _not_in,
-    "gt": _ordering((1,)),
-    "gte": _ordering((1, 0)),
-    "lt": _ordering((-1,)),
-    "lte": _ordering((-1, 0)),
+    "gt": partial(_ordering, (1,)),
+    "gte": partial(_ordering, (1, 0)),
+    "lt": partial(_ordering, (-1,)),
+    "lte": partial(_ordering, (-1, 0)),
     "contains": _contains,
     "not_contains": _not_contains,
     "matches": _matches,

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Hashable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from service.rules.conditions import OPERATORS, subject_of
@@ -162,25 +163,21 @@ def _not_in(key: Hashable, operand: Any, timezone: str) -> Predicate | None:
     return lambda facts: not member(facts.values[key])
 
 
-def _ordering(name: str) -> Builder:
+def _ordering(name: str, key: Hashable, operand: Any, timezone: str) -> Predicate | None:
     """gt, gte, lt, lte against a number; the interpreter compares dates and date
     expressions. It compares the sign of value - operand, which for NaN counts as equal:
     hence `not d < 0` rather than `d >= 0` for gte."""
+    if not is_number(operand):
+        return None
+    holds = _DIFFERENCE_TESTS[name]
 
-    def build(key: Hashable, operand: Any, timezone: str) -> Predicate | None:
-        if not is_number(operand):
-            return None
-        holds = _DIFFERENCE_TESTS[name]
+    def compare(facts: Facts) -> bool:
+        value = facts.values[key]
+        if not isinstance(value, _NUMBER) or isinstance(value, bool):
+            return False
+        return holds(value - operand)
 
-        def compare(facts: Facts) -> bool:
-            value = facts.values[key]
-            if not isinstance(value, _NUMBER) or isinstance(value, bool):
-                return False
-            return holds(value - operand)
-
-        return compare
-
-    return build
+    return compare
 
 
 _DIFFERENCE_TESTS: dict[str, Callable[[Any], bool]] = {
@@ -238,21 +235,17 @@ def _empty(key: Hashable, operand: Any, timezone: str) -> Predicate | None:
     return empty
 
 
-def _aged(older: bool) -> Builder:
+def _aged(older: bool, key: Hashable, operand: Any, timezone: str) -> Predicate | None:
     """older_than (at least this long before the event) or newer_than (less than that)."""
+    if not is_number(operand):
+        return None
+    limit = timedelta(seconds=operand)
 
-    def build(key: Hashable, operand: Any, timezone: str) -> Predicate | None:
-        if not is_number(operand):
-            return None
-        limit = timedelta(seconds=operand)
+    def aged(facts: Facts) -> bool:
+        age = facts.age(facts.values[key], timezone)
+        return age is not None and (age >= limit) is older
 
-        def aged(facts: Facts) -> bool:
-            age = facts.age(facts.values[key], timezone)
-            return age is not None and (age >= limit) is older
-
-        return aged
-
-    return build
+    return aged
 
 
 _BUILDERS: dict[str, Builder] = {
@@ -260,16 +253,18 @@ _BUILDERS: dict[str, Builder] = {
     "ne": _ne,
     "in": _in,
     "not_in": _not_in,
-    "gt": _ordering("gt"),
-    "gte": _ordering("gte"),
-    "lt": _ordering("lt"),
-    "lte": _ordering("lte"),
+    # Bound when a rule is compiled, not when this module loads: one call per rule's
+    # condition, never per event.
+    "gt": partial(_ordering, "gt"),
+    "gte": partial(_ordering, "gte"),
+    "lt": partial(_ordering, "lt"),
+    "lte": partial(_ordering, "lte"),
     "contains": _contains,
     "not_contains": _not_contains,
     "matches": _matches,
     "empty": _empty,
-    "older_than": _aged(older=True),
-    "newer_than": _aged(older=False),
+    "older_than": partial(_aged, True),
+    "newer_than": partial(_aged, False),
 }
 
 

@@ -46,6 +46,14 @@ def _queue(raw: Mapping[str, Any] | None, queue: Queue) -> None:
     enqueue_event(event_from_dict(dict(raw)), queue=queue)
 
 
+def _won_on_monday(fake: FakeClose, queue: Queue) -> dict[str, Any]:
+    """A deal a person moved to Won on Monday (event A, queued)."""
+    oppo = fake.add_opportunity(confidence=60)
+    fake.now = A_AT
+    _queue(fake.user_update(oppo["id"], {"status_id": fake.status_id("Won")}), queue)
+    return oppo
+
+
 def _win_again_while_a_is_in_flight(
     fake: FakeClose, queue: Queue, oppo_id: str, **b_changes: Any
 ) -> threading.Thread:
@@ -71,9 +79,7 @@ def _win_again_while_a_is_in_flight(
 def test_the_later_events_answer_wins_over_our_slow_write_for_an_older_one(
     fake_close: FakeClose, queue: Queue, work: Callable[..., None]
 ) -> None:
-    oppo = fake_close.add_opportunity(confidence=60)
-    fake_close.now = A_AT
-    _queue(fake_close.user_update(oppo["id"], {"status_id": fake_close.status_id("Won")}), queue)
+    oppo = _won_on_monday(fake_close, queue)
     person = _win_again_while_a_is_in_flight(fake_close, queue, oppo["id"])
 
     work()
@@ -89,9 +95,7 @@ def test_what_the_later_event_held_is_written_back_after_our_slow_write(
     """The person typed B's date (and full confidence) as they won it again: B's plan had
     nothing to write, but A's late stamp replaced the person's date, so B's job puts it
     back."""
-    oppo = fake_close.add_opportunity(confidence=60)
-    fake_close.now = A_AT
-    _queue(fake_close.user_update(oppo["id"], {"status_id": fake_close.status_id("Won")}), queue)
+    oppo = _won_on_monday(fake_close, queue)
     person = _win_again_while_a_is_in_flight(
         fake_close, queue, oppo["id"], date_won=B_DATE, confidence=100
     )
@@ -106,9 +110,7 @@ def test_a_persons_edit_after_our_slow_write_is_kept(
     fake_close: FakeClose, queue: Queue, work: Callable[..., None]
 ) -> None:
     """A's stamp lands after B, then a person types a date before B's job runs: theirs."""
-    oppo = fake_close.add_opportunity(confidence=60)
-    fake_close.now = A_AT
-    _queue(fake_close.user_update(oppo["id"], {"status_id": fake_close.status_id("Won")}), queue)
+    oppo = _won_on_monday(fake_close, queue)
     person = _win_again_while_a_is_in_flight(fake_close, queue, oppo["id"])
     typed = threading.Event()
 

@@ -21,6 +21,7 @@ import pytest
 
 from service import pool, runner
 from service.settings import Settings
+from tests.processes import alive
 from tests.waiting import wait_for
 
 # A child that writes its pid to a file named by its argument, then does `then`.
@@ -92,7 +93,7 @@ def test_stopping_passes_sigterm_on_and_kills_a_process_that_ignores_it(
     code = supervisor.run()
 
     assert 1 == code  # one process had to be killed
-    assert not any(_alive(pid) for pid in started(polite) + started(stubborn))
+    assert not any(alive(pid) for pid in started(polite) + started(stubborn))
 
 
 def test_the_pool_restores_the_signal_handlers_it_replaced(tmp_path: Path) -> None:
@@ -148,11 +149,3 @@ def test_run_kills_a_child_that_outlives_the_grace(
     runner._stop(stack)
 
     assert -signal.SIGKILL == stack.children[0].returncode
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True

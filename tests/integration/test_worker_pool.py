@@ -19,6 +19,7 @@ from rq.job import JobStatus
 
 from service.adapters.queue import make_queue
 from tests.cluster import REPO
+from tests.processes import alive
 from tests.waiting import wait_for
 
 StartPool = Callable[..., subprocess.Popen[bytes]]
@@ -54,15 +55,7 @@ def _pids(client: redis.Redis) -> set[int]:
 
 def _living(client: redis.Redis) -> set[int]:
     """Registered workers still running (a dead one stays registered until its TTL)."""
-    return {pid for pid in _pids(client) if _alive(pid)}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    return {pid for pid in _pids(client) if alive(pid)}
 
 
 def test_processes_work_side_by_side(start_pool: StartPool, redis_client: redis.Redis) -> None:
@@ -104,7 +97,7 @@ def test_a_killed_process_is_started_again(
     replaced = wait_for(
         lambda: (_pids(redis_client) - first) or None, what="a new worker process", timeout=30
     )
-    assert (1, True) == (len(replaced), all(_alive(pid) for pid in (first - {victim}) | replaced))
+    assert (1, True) == (len(replaced), all(alive(pid) for pid in (first - {victim}) | replaced))
 
 
 @pytest.mark.parametrize("everyone", [True, False], ids=["heroku", "docker-stop"])
@@ -125,7 +118,7 @@ def test_sigterm_lets_the_job_in_hand_finish_then_all_stop(
 
     assert 0 == pool.wait(timeout=30)
     assert (JobStatus.FINISHED, "finished") == (job.get_status(refresh=True), job.return_value())
-    assert not any(_alive(pid) for pid in (holder, *others))
+    assert not any(alive(pid) for pid in (holder, *others))
 
 
 def test_workers_do_not_outlive_a_killed_pool(
@@ -140,7 +133,7 @@ def test_workers_do_not_outlive_a_killed_pool(
     pool.kill()
     pool.wait()
 
-    wait_for(lambda: not any(_alive(pid) for pid in workers), what="the workers to stop")
+    wait_for(lambda: not any(alive(pid) for pid in workers), what="the workers to stop")
 
 
 def test_a_process_refused_by_a_full_redis_waits_for_room(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,9 +13,11 @@ from service.reconcile import (
     CHANGED_SINCE,
     NO_LONGER_CALLED_FOR,
     OwnWrite,
+    held_parts,
     is_unchanged_since,
     reconcile,
     with_own_writes,
+    written_field,
 )
 from service.rules import load_rules, make_plan
 
@@ -361,3 +364,124 @@ def test_receipts_without_their_moments_count_as_nobodys() -> None:
     )
 
     assert "date_won" not in result.update
+
+
+# -- the edges: what mutation testing showed no test would notice --------------------------
+
+
+def test_reconcile_an_unreadable_date_updated_is_never_unchanged() -> None:
+    event = won_event()
+
+    assert not is_unchanged_since(event, {"date_updated": "not a time"})
+    assert not is_unchanged_since(replace(event, data={}), {"date_updated": THEN})
+
+
+def test_reconcile_a_status_label_key_writes_the_status_id() -> None:
+    assert ("status_id", "custom.cf_x", "value") == (
+        written_field("status"), written_field("custom.cf_x.add"), written_field("value")
+    )  # fmt: skip
+
+
+def test_reconcile_an_unset_the_state_no_longer_calls_for_is_dropped() -> None:
+    """Reopened (A) asks to clear date_won; by now the deal is won again: not sent."""
+    reopened = event_b("active", date_won="2026-11-30")
+    current = {**reopened.data, "status_type": "won", "date_updated": AFTER_B}
+
+    plan = make_plan(OWN_RULES, reopened, metadata=None)
+    result = reconcile(plan, reopened, current, ruleset=OWN_RULES, metadata=None)
+
+    assert ({"date_won": None}, {}) == (plan.update, result.update)
+
+
+def test_reconcile_a_remove_composes_with_later_list_changes() -> None:
+    rules = load_rules(
+        "rules:\n  - name: drop-smb\n    if: [{value: {gte: 1000}}]\n"
+        "    then: [{remove: {custom.Segment: SMB}}]\n",
+        "rules/r.yaml",
+    )
+    event = won_event(value=5000, **{"custom.Segment": ["SMB"]})
+    current = {**event.data, "custom.Segment": ["SMB", "Partner"], "date_updated": LATER}
+
+    plan = make_plan(rules, event, metadata=None)
+    result = reconcile(plan, event, current, ruleset=rules, metadata=None)
+
+    assert {"custom.Segment.remove": "SMB"} == result.update
+
+
+def test_own_writes_skip_ones_that_do_not_count_and_apply_the_rest() -> None:
+    """A write for a newer event first, then one for an older event: the second counts."""
+    b = event_b(date_won=CLOSE_B_DATE)
+    newer = OwnWrite({"date_won": "2026-12-03"}, WEDNESDAY.timestamp() + 60, None)
+
+    result = reconciled(
+        b, {**b.data, "date_won": "2026-11-30"}, newer, own({"date_won": "2026-11-30"})
+    )
+
+    assert B_DATE == result.update["date_won"]
+
+
+def test_own_write_for_an_event_of_the_same_moment_is_not_older() -> None:
+    b = event_b(date_won=CLOSE_B_DATE)
+    same = own({"date_won": "2026-11-30"}, event_at=WEDNESDAY)
+
+    assert "date_won" not in reconciled(b, {**b.data, "date_won": "2026-11-30"}, same).update
+
+
+def test_own_write_taken_at_the_very_moment_of_the_change_is_not_after_it() -> None:
+    b = event_b(date_won=CLOSE_B_DATE)
+    at_once = own({"date_won": "2026-11-30"}, landed=0)
+
+    assert "date_won" not in reconciled(b, {**b.data, "date_won": "2026-11-30"}, at_once).update
+
+
+def test_own_writes_are_placed_by_the_changes_date_updated_not_the_events_date() -> None:
+    """Close may consolidate events: the change the event shows was made at its data's
+    `date_updated`. A write taken before that is already in the event's state."""
+    b = replace(event_b(date_won=CLOSE_B_DATE), data={
+        **event_b(date_won=CLOSE_B_DATE).data, "date_updated": "2026-12-02T03:30:10.000000+00:00"
+    })  # fmt: skip
+    between = own({"date_won": "2026-11-30"}, landed=5)  # after date_created, before the change
+
+    assert b is with_own_writes(b, [between])
+
+
+def test_own_add_of_a_value_already_there_adds_nothing() -> None:
+    b = event_b(**{"custom.Segment": ["Big"]})
+
+    seen = with_own_writes(b, [own({"custom.Segment.add": "Big"})])
+
+    assert b is seen
+
+
+def test_own_remove_leaving_nothing_is_the_same_as_null() -> None:
+    b = event_b(**{"custom.Segment": ["SMB"]})
+
+    result = reconciled(
+        b, {**b.data, "custom.Segment": None}, own({"custom.Segment.remove": "SMB"})
+    )
+
+    assert ["Won"] == result.update["custom.Segment"]
+
+
+def test_held_parts_are_the_ones_left_out_as_already_holding() -> None:
+    holds = make_plan(
+        OWN_RULES, event_b(date_won=B_DATE, **{"custom.Segment": ["Won"]}), metadata=None
+    )
+    writes = make_plan(OWN_RULES, event_b(date_won=CLOSE_B_DATE), metadata=None)
+    nothing = make_plan(OWN_RULES, event_b("lost"), metadata=None)
+
+    assert (True, False, False) == (held_parts(holds), held_parts(writes), held_parts(nothing))
+
+
+def test_our_own_keys_event_stays_ignored_when_planned_again() -> None:
+    """The plans made again from our writes' view keep knowing our key."""
+    ours = replace(event_b(date_won=CLOSE_B_DATE), api_key_id="api_ours")
+    plan = make_plan(OWN_RULES, ours, metadata=None, own_api_key_ids=frozenset({"api_ours"}))
+
+    result = reconcile(
+        plan, ours, {**ours.data, "date_won": "2026-11-30", "date_updated": AFTER_B},
+        ruleset=OWN_RULES, metadata=None, own_api_key_ids=frozenset({"api_ours"}),
+        own_writes=[own({"date_won": "2026-11-30"})],
+    )  # fmt: skip
+
+    assert ({}, plan.ignored) == (result.update, result.ignored)

@@ -8,9 +8,12 @@ from service.errors import InvalidRulesError
 from service.rules import load_rules, make_plan
 from service.rules.model import TemplateExpr
 from service.rules.templates import (
+    MAX_INT_BITS,
     MAX_OUTPUT_CHARS,
+    MAX_POWER_EXPONENT,
     TemplateRenderError,
     compile_template,
+    is_template,
     render_template,
 )
 from tests.unit.rules_support import make_event
@@ -183,3 +186,102 @@ def test_templates_a_failed_render_keeps_the_rule_from_firing() -> None:
 
     assert ((), {}) == (plan.fired, plan.update)
     assert "a template value may hold at most 10000 characters" in plan.reasons_not_fired["r"]
+
+
+# -- the limits at their edges, and the messages a rule author reads ------------------------
+
+
+def render_or_error(text: str) -> str:
+    compiled, problems = compile_template(text)
+    assert [] == problems, problems
+    assert compiled is not None
+    try:
+        return render_template(compiled, event=WON, timezone="UTC")
+    except TemplateRenderError as error:
+        return f"error: {error}"
+
+
+@pytest.mark.parametrize(
+    ("text", "allowed"),
+    [
+        (f"{{{{ 'a' * {MAX_OUTPUT_CHARS} }}}}", True),
+        (f"{{{{ 'a' * {MAX_OUTPUT_CHARS + 1} }}}}", False),
+        (f"{{{{ {MAX_OUTPUT_CHARS + 1} * 'a' }}}}", False),  # either side may be the text
+        (f"{{{{ ['a'] * {MAX_OUTPUT_CHARS + 1} }}}}", False),
+        ("{{ 'ab' * 3 }}", True),
+        ("{{ 6 * 7 }}", True),
+        (f"{{{{ 2 ** {MAX_POWER_EXPONENT} }}}}", True),
+        (f"{{{{ 2 ** {MAX_POWER_EXPONENT + 1} }}}}", False),
+        (f"{{{{ 2 ** -{MAX_POWER_EXPONENT + 1} }}}}", False),
+        ("{{ 2.5 ** 2 }}", True),
+        ("{{ (2 ** 64) * (2 ** 64) * (2 ** 64) * (2 ** 64) }}", False),
+        ("{{ (2 ** 60) * (2 ** 60) }}", True),
+        ("{{ (2 ** 64) ** 4 }}", False),
+        ("{{ (2 ** 8) ** 8 }}", True),
+        ("{{ 'ab'|replace('a', 'aaaa') }}", True),
+        ("{{ 10 % 3 }}", True),
+    ],
+)
+def test_templates_limits_hold_exactly_at_their_edges(text: str, allowed: bool) -> None:
+    rendered = render_or_error(text)
+
+    assert allowed == (not rendered.startswith("error:")), rendered
+
+
+def test_templates_limit_messages_say_what_the_limit_is() -> None:
+    assert f"at most {MAX_OUTPUT_CHARS} characters" in render_or_error("{{ 'a' * 20000 }}")
+    assert f"at most {MAX_INT_BITS} bits" in render_or_error(
+        "{{ (2**64)*(2**64)*(2**64)*(2**64)*2 }}"
+    )
+    assert f"exponents above {MAX_POWER_EXPONENT}" in render_or_error("{{ 2 ** 65 }}")
+    assert "text formatting with % is not available in templates" in render_or_error(
+        "{{ '%s' % 1 }}"
+    )
+
+
+def test_templates_render_the_event_fields_they_are_given() -> None:
+    assert "2026-11-28T03:30:00+00:00 old" == render(
+        "{{ event.date_created }} {{ event.previous_data.note }}"
+    )
+
+
+def test_templates_copy_nested_values_so_the_event_cannot_be_reached() -> None:
+    event = make_event(data={"id": "oppo_1", "custom.cf_x": [["a"], {"k": ["v"]}]})
+    compiled, _ = compile_template(
+        "{{ opportunity['custom.cf_x'][0][0] }}{{ opportunity['custom.cf_x'][1].k[0] }}"
+    )
+    assert compiled is not None
+
+    assert "av" == render_template(compiled, event=event, timezone="UTC")
+
+
+def test_templates_comments_and_statements_make_a_value_a_template() -> None:
+    assert (True, True, True, False) == (
+        is_template("{{ today }}"), is_template("{% if x %}{% endif %}"),
+        is_template("{# a note #}"), is_template("plain { text }"),
+    )  # fmt: skip
+
+
+def test_templates_name_the_line_of_a_syntax_error_after_the_first() -> None:
+    assert ["invalid template: unexpected '}'"] == problems_of("{{ today }")
+    assert ["invalid template: unexpected '}' (template line 2)"] == problems_of(
+        "first\n{{ today }"
+    )
+
+
+def test_templates_unknown_names_are_explained_with_what_is_known() -> None:
+    event_attr = problems_of("{{ event.idd }}")
+    field = problems_of("{{ opportunity.valeu }}")
+    name = problems_of("{{ todya }}")
+
+    assert [
+        "unknown event attribute 'idd' in template; did you mean 'id'? (known: id, action, "
+        "date_created, changed_fields, previous_data)"
+    ] == event_attr
+    assert [
+        "unknown opportunity field 'valeu' in template; did you mean 'value'?; "
+        'write opportunity["custom.cf_..."] for a custom field'
+    ] == field
+    assert ["unknown name 'todya' in template; did you mean 'today'? (known: opportunity, "
+            "event, today, now)"] == name  # fmt: skip
+    assert ["'self' is not available in templates"] == problems_of("{{ self }}")
