@@ -79,3 +79,18 @@ def test_an_add_without_the_previous_list_is_judged_by_the_list_now() -> None:
     assert matches_receipt({"custom.cf_s.add": "Ent"}, shows)
     assert not matches_receipt({"custom.cf_s.add": "Ent"}, lacks)
     assert matches_receipt({"custom.cf_s.remove": "Ent"}, lacks)
+
+
+def test_a_write_of_two_fields_is_not_echoed_by_a_change_of_one() -> None:
+    one = event({"confidence": 100}, {"confidence": 60}, ("confidence",))
+
+    assert not matches_receipt({"confidence": 100, "value": 5}, one)
+
+
+def test_a_multi_value_field_emptied_or_first_filled_is_a_list_of_none_or_one() -> None:
+    """Close may show an empty multi-value field as null, before or after."""
+    emptied = event({"custom.cf_s": None}, {"custom.cf_s": ["SMB"]}, ("custom.cf_s",))
+    filled = event({"custom.cf_s": ["Ent"]}, {"custom.cf_s": None}, ("custom.cf_s",))
+
+    assert matches_receipt({"custom.cf_s.remove": "SMB"}, emptied)
+    assert matches_receipt({"custom.cf_s.add": "Ent"}, filled)
