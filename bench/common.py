@@ -25,7 +25,7 @@ from service.adapters.embedded import RedisServer, free_port
 from service.fakeclose import FakeClose
 
 REPO = Path(__file__).resolve().parent.parent
-KEY_HEX = "5e" * 32
+KEY_HEX = "59c1a0ca78f6792b7492b34fd4058ca82b9167cf5622923012cd37f3c2724807"
 API_KEY = "test-key"
 UNLIMITED = 1_000_000  # requests per second: no rate limit on either side
 # The Procfile's web settings: gunicorn from the repository root (so gunicorn.conf.py

@@ -18,6 +18,7 @@ from service import logs
 from service.adapters.embedded import RedisServer, free_port
 from service.fakeclose import FakeClose
 from service.logs import record_fields
+from tests.cluster import KEY_HEX
 from tests.tls import self_signed_certificate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ SUITE_SECRETS = (
     "sk-dealkeeper-test-5f1c9a2e",  # tests/adapters/conftest.py
     "11" * 32,
     "22" * 32,
-    "5e" * 32,
+    KEY_HEX,
 )
 
 

@@ -25,10 +25,10 @@ from service import signatures
 from service.adapters.embedded import free_port
 from service.adapters.queue import make_queue
 from service.fakeclose import FakeClose
+from tests.cluster import KEY_HEX
 from tests.conftest import REPO, RULES_DIR
 from tests.waiting import wait_for
 
-KEY_HEX = "5e" * 32
 WON_AT = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)  # 22:30 on the 27th in New York
 
 
