@@ -14,6 +14,16 @@ from service.fakeclose import FakeClose
 from tests.cluster import KEY_HEX, Cluster, make_cluster
 from tests.conftest import SUITE_SECRETS
 
+# A fault test starts a whole cluster, breaks it and waits for it to heal (bounded by each
+# wait's own deadline): more than the suite's 120 s per test on a busy 2-core machine.
+FAULT_TEST_TIMEOUT_SEC = 600
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/faults/" in item.nodeid and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(FAULT_TEST_TIMEOUT_SEC))
+
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[Cluster]:
