@@ -23,13 +23,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.webhook_url and not args.signature_key:
         _parser().error("--webhook-url needs --signature-key (or CLOSE_WEBHOOK_SECRET)")
     fake = FakeClose(api_keys={args.api_key: args.api_key_id}, host=args.host, port=args.port)
+    # Handlers go in before the URL is printed: whoever reads the URL may stop us at once.
+    stop = _stop_on_signal()
     with fake:
         if args.webhook_url:
             fake.deliver_webhooks_to(args.webhook_url, signature_key_hex=args.signature_key)
         seed_demo(fake, count=args.seed)
         sys.stdout.write(fake.url + "\n")
         sys.stdout.flush()
-        _wait_for_signal()
+        stop.wait()
     return 0
 
 
@@ -48,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _wait_for_signal() -> None:
+def _stop_on_signal() -> threading.Event:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -56,7 +58,7 @@ def _wait_for_signal() -> None:
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    stop.wait()
+    return stop
 
 
 if __name__ == "__main__":

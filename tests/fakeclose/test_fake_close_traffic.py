@@ -18,7 +18,8 @@ from service.fakeclose import FakeClose
 from service.retry import parse_rate_limit
 from tests.fakeclose.conftest import Api
 
-DEADLINE_SEC = 5.0
+# Generous: the fake starts a Python process, which takes seconds on a busy two-core machine.
+DEADLINE_SEC = 30.0
 BASIC_AUTH = "Basic " + base64.b64encode(f"{FakeClose.DEFAULT_API_KEY}:".encode()).decode()
 
 
