@@ -5,7 +5,6 @@ gunicorn "service.web:create_app()"
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -17,7 +16,7 @@ from flask import Flask, Response, jsonify, request
 from rq import Queue
 from werkzeug.exceptions import HTTPException
 
-from service import defaults, logs, metrics, signatures
+from service import defaults, jsonbody, logs, metrics, signatures
 from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
@@ -118,9 +117,9 @@ def _verify(body: bytes, intake: Intake) -> None:
 
 def _parse(body: bytes) -> Event:
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise WebhookRejectedError("body is not valid JSON", status=400) from None
+        payload = jsonbody.loads(body)
+    except jsonbody.JsonRefusedError as error:
+        raise WebhookRejectedError(str(error), status=400) from None
     try:
         return event_from_envelope(payload)
     except EnvelopeError as error:

@@ -250,6 +250,50 @@ def test_web_bad_json_is_400_with_a_short_reason(
     assert nothing_queued(redis_client, queue)
 
 
+DEEP_DATA = {"id": "oppo_1", "note": json.loads("[" * 200 + "]" * 200)}
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "JSON nested deeper than 32 levels"),
+        (json.dumps(envelope(data=DEEP_DATA)).encode(), "JSON nested deeper than 32 levels"),
+        (
+            json.dumps(envelope(data={"id": "oppo_1", "value": float("nan")})).encode(),
+            "JSON does not allow NaN",
+        ),
+        (
+            json.dumps(envelope(data={"id": "oppo_1", "value": float("-inf")})).encode(),
+            "JSON does not allow -Infinity",
+        ),
+    ],
+)
+def test_web_hostile_json_is_400_and_the_next_delivery_is_served(
+    client: FlaskClient,
+    queue: Queue,
+    redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
+    body: bytes,
+    reason: str,
+) -> None:
+    """Nesting that would exhaust Python's recursion, and NaN or Infinity, which JSON does
+    not have: a 400 with the reason (a 5xx would be retried by Close for 72 hours), nothing
+    at ERROR, and the next delivery is queued."""
+    caplog.set_level(logging.INFO)
+    refused = post(client, body, signed(body))
+    refused_nothing_queued = nothing_queued(redis_client, queue)
+    good = json.dumps(envelope()).encode()
+    served = post(client, good, signed(good))
+
+    assert (400, {"error": reason}, True, 202) == (
+        refused.status_code,
+        refused.json,
+        refused_nothing_queued,
+        served.status_code,
+    )
+    assert [] == [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+
+
 def test_web_events_about_other_objects_are_ignored(
     client: FlaskClient, queue: Queue, redis_client: redis.Redis
 ) -> None:
