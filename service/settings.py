@@ -35,6 +35,8 @@ class Settings:
     log_level: str = "INFO"
     force_dry_run: bool = False
     redis_ssl_cert_reqs: str = "required"
+    # DEALKEEPER_METRICS_TOKEN: when set, /metrics answers only `Authorization: Bearer <it>`.
+    metrics_token: str | None = field(default=None, repr=False)
     tuning: Tuning = field(default_factory=Tuning)
 
     @property
@@ -60,6 +62,7 @@ class Settings:
             "log_level": _log_level(env.get("LOG_LEVEL"), problems),
             "force_dry_run": _flag(env, "DEALKEEPER_DRY_RUN", problems),
             "redis_ssl_cert_reqs": _cert_reqs(env.get("REDIS_SSL_CERT_REQS"), problems),
+            "metrics_token": _blank_to_none(env.get("DEALKEEPER_METRICS_TOKEN")),
             "tuning": Tuning.from_env(env, problems),
         }
         if problems:
@@ -94,14 +97,14 @@ class Settings:
             "redis_url": _mask_url(self.redis_url) if self.redis_url else "embedded",
             "redis_ssl_cert_reqs": self.redis_ssl_cert_reqs,
             "rules_path": self.rules_path,
+            "metrics": "token required" if self.metrics_token else "open",
             "dry_run": self.dry_run,
         }
 
     def secret_strings(self) -> tuple[str, ...]:
         """Every secret as text, so log redaction can find it."""
         found = [s.hex() for s in self.webhook_secrets]
-        if self.close_api_key:
-            found.append(self.close_api_key)
+        found += [s for s in (self.close_api_key, self.metrics_token) if s]
         redis_password = urlsplit(self.redis_url).password if self.redis_url else None
         if redis_password:
             found.append(redis_password)

@@ -5,6 +5,7 @@ gunicorn "service.web:create_app()"
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -91,9 +92,26 @@ def _add_routes(app: Flask, intake: Intake) -> None:
         return _readiness(intake)
 
     @app.get("/metrics")
-    def metrics_text() -> Response:
+    def metrics_text() -> Response | tuple[Response, int, dict[str, str]]:
+        if not _may_scrape(intake.settings.metrics_token):
+            challenge = {"WWW-Authenticate": 'Bearer realm="dealkeeper metrics"'}
+            return (
+                jsonify(error="metrics need DEALKEEPER_METRICS_TOKEN as a bearer token"),
+                401,
+                challenge,
+            )
         text = metrics.render(intake.stats, intake.queue, rules=intake.rules)
         return Response(text, content_type=metrics.CONTENT_TYPE)
+
+
+def _may_scrape(token: str | None) -> bool:
+    if token is None:
+        return True
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    # Compared in constant time, as bytes: a timing difference would leak the token.
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.encode()
+    )
 
 
 def client_key() -> str:

@@ -31,6 +31,7 @@ SUITE_SECRETS = (
     "11" * 32,
     "22" * 32,
     KEY_HEX,
+    "mt-dealkeeper-test-7c2e41d9",  # tests/integration/test_web.py's metrics token
 )
 
 

@@ -428,6 +428,36 @@ def test_web_metrics_count_webhooks_by_outcome(client: FlaskClient) -> None:
     assert "dealkeeper_queue_depth 1.0" in text
 
 
+METRICS_TOKEN = "mt-dealkeeper-test-7c2e41d9"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "status"),
+    [
+        (None, 401),
+        ("Bearer wrong-token", 401),
+        (f"Basic {METRICS_TOKEN}", 401),
+        (f"Bearer {METRICS_TOKEN}x", 401),
+        (f"Bearer {METRICS_TOKEN}", 200),
+        (f"bearer  {METRICS_TOKEN}", 200),
+    ],
+)
+def test_web_metrics_with_a_token_answer_only_its_bearer(
+    make_client: Callable[..., FlaskClient], authorization: str | None, status: int
+) -> None:
+    """With DEALKEEPER_METRICS_TOKEN set, rule names and volumes are not shown to whoever
+    finds the URL; a refusal says what to send and shows nothing."""
+    client = make_client(metrics_token=METRICS_TOKEN)
+    headers = {"Authorization": authorization} if authorization else {}
+
+    response = client.get("/metrics", headers=headers)
+
+    assert status == response.status_code
+    if status == 401:
+        assert 'Bearer realm="dealkeeper metrics"' == response.headers["WWW-Authenticate"]
+        assert "dealkeeper_" not in response.get_data(as_text=True)
+
+
 def test_web_rejections_never_echo_the_signature(
     client: FlaskClient, caplog: pytest.LogCaptureFixture
 ) -> None:

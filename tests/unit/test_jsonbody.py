@@ -44,7 +44,7 @@ def test_a_deep_body_that_never_closes_is_refused_as_too_deep() -> None:
 
 
 def test_a_shallow_body_that_never_closes_is_not_valid_json() -> None:
-    with pytest.raises(JsonRefusedError, match="^body is not valid JSON$"):
+    with pytest.raises(JsonRefusedError, match=r"^body is not valid JSON$"):
         loads(b"[" * 40 + b"]" * 30)
 
 
@@ -60,5 +60,5 @@ def test_the_words_as_strings_are_plain_text() -> None:
 
 @pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe", b""])
 def test_what_is_not_json_is_told_so(body: bytes) -> None:
-    with pytest.raises(JsonRefusedError, match="^body is not valid JSON$"):
+    with pytest.raises(JsonRefusedError, match=r"^body is not valid JSON$"):
         loads(body)
