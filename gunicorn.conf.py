@@ -12,6 +12,17 @@ import os
 logger_class = "service.gunicornlog.Logger"
 accesslog = "-"
 
+# gevent workers: each connection is a greenlet, so a client that sends its headers and then
+# stalls (or trickles them) holds a socket, not one of the few processes. With gunicorn's
+# sync workers two such clients stopped every delivery for 30 s. A request's line and
+# headers must arrive within `keepalive` seconds (gunicorn's gevent worker bounds them so),
+# its body within WEBHOOK_BODY_READ_SEC (service/web.py answers 408); `worker_connections`
+# caps the connections one process holds. The work per request is a few milliseconds of
+# CPU and one Redis round trip, which gevent interleaves well.
+worker_class = "gevent"
+worker_connections = 1000
+keepalive = 5
+
 # Heroku stops a dyno with SIGTERM and kills it 30 s later; gunicorn lets requests in
 # flight finish within this, well inside that window (and compose's stop_grace_period).
 graceful_timeout = 20

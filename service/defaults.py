@@ -4,6 +4,10 @@ from __future__ import annotations
 
 # Webhook intake
 MAX_WEBHOOK_BYTES = 1024 * 1024
+# A delivery's body must have arrived this long after its headers, or it is answered 408
+# and the connection closed: Close sends a few kilobytes at once, and a client that sends
+# headers and then stalls must not hold a connection of the intake.
+WEBHOOK_BODY_READ_SEC = 5.0
 # Close retries a failed delivery for 72 hours; a redelivery inside that window must not
 # be queued again, so the dedupe record outlives it by a day.
 DEDUPE_TTL_SEC = 4 * 24 * 3600
@@ -51,6 +55,10 @@ RULES_CHECK_INTERVAL_SEC = 2.0
 
 # Redis client
 REDIS_WEB_SOCKET_TIMEOUT_SEC = 2.0
+# A web process serves many requests at once (gevent), but shares this many Redis
+# connections among them, waiting REDIS_WEB_SOCKET_TIMEOUT_SEC for a free one (then 503):
+# a burst of deliveries must not open a connection each (Heroku Redis mini allows 20).
+REDIS_WEB_MAX_CONNECTIONS = 4
 REDIS_HEALTH_CHECK_INTERVAL_SEC = 30
 
 # Close's event log, read for what webhooks did not bring

@@ -12,10 +12,11 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 
+import gevent
 import redis
 from flask import Flask, Response, jsonify, request
 from rq import Queue
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from service import defaults, jsonbody, logs, metrics, signatures
 from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
@@ -77,7 +78,7 @@ def _add_routes(app: Flask, intake: Intake) -> None:
         if intake.budget.exhausted(client_key()):
             retry_after = {"Retry-After": str(intake.budget.retry_after_sec())}
             return jsonify(error="too many refused webhooks; deliver again later"), 429, retry_after
-        body = request.get_data(cache=False)
+        body = _read_body(defaults.WEBHOOK_BODY_READ_SEC)
         _verify(body, intake)
         event = _parse(body)
         logs.bind(event_id=event.id, object_id=event.object_id, action=event.action)
@@ -120,6 +121,27 @@ def client_key() -> str:
     forwarded = request.headers.get("X-Forwarded-For", "")
     hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
     return hops[-1] if hops else (request.remote_addr or "unknown")
+
+
+def _read_body(limit_sec: float) -> bytes:
+    """The request body, read within `limit_sec` in all, or a 408 that closes the connection.
+
+    gunicorn hands its client socket over as `gunicorn.socket`: its timeout bounds each read
+    under any worker class, and gevent's timer the whole body under the gevent workers
+    gunicorn.conf.py chooses, so a client trickling a byte at a time is cut off as well."""
+    client = request.environ.get("gunicorn.socket")
+    if client is None:  # not under gunicorn (Flask's test client): nothing to wait for
+        return request.get_data(cache=False)
+    client.settimeout(limit_sec)
+    try:
+        with gevent.Timeout(limit_sec, TimeoutError):
+            return request.get_data(cache=False)
+    except (ClientDisconnected, TimeoutError) as error:
+        if not isinstance(error, TimeoutError) and not isinstance(error.__context__, TimeoutError):
+            raise  # the client went away: nothing to answer
+        raise WebhookRejectedError(
+            f"the body did not arrive within {limit_sec:g} s of the headers", status=408
+        ) from None
 
 
 def _verify(body: bytes, intake: Intake) -> None:
@@ -190,12 +212,14 @@ def _count(intake: Intake, outcome: str) -> None:
 
 def _add_error_handlers(app: Flask, intake: Intake) -> None:
     @app.errorhandler(WebhookRejectedError)
-    def rejected(error: WebhookRejectedError) -> tuple[Response, int]:
+    def rejected(error: WebhookRejectedError) -> tuple[Response, int, dict[str, str]]:
         if error.status == 401:
             intake.budget.spend(client_key())
         _count(intake, f"rejected_{error.status}")
         log.warning("webhook_rejected", extra={"status": error.status, "reason": str(error)})
-        return jsonify(error=str(error)), error.status
+        # After a 408 the rest of the body may still come; it must not be read as a request.
+        close = {"Connection": "close"} if error.status == 408 else {}
+        return jsonify(error=str(error)), error.status, close
 
     @app.errorhandler(QueueUnavailableError)
     def unavailable(error: QueueUnavailableError) -> tuple[Response, int, dict[str, str]]:

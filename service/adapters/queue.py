@@ -100,13 +100,20 @@ def redis_url(settings: Settings, *, data_dir: Path | None = None) -> str:
 def connect(url: str, *, role: str = "web") -> redis.Redis:
     """A Redis client for one process role ("web" fails fast so Close gets its 503 quickly)."""
     options: dict[str, Any] = {"health_check_interval": defaults.REDIS_HEALTH_CHECK_INTERVAL_SEC}
-    if role == "web":
-        options.update(
-            socket_timeout=defaults.REDIS_WEB_SOCKET_TIMEOUT_SEC,
-            socket_connect_timeout=defaults.REDIS_WEB_SOCKET_TIMEOUT_SEC,
-            retry=RedisRetry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), retries=2),
-        )
-    return redis.Redis.from_url(url, **options)
+    if role != "web":
+        return redis.Redis.from_url(url, **options)
+    options.update(
+        socket_timeout=defaults.REDIS_WEB_SOCKET_TIMEOUT_SEC,
+        socket_connect_timeout=defaults.REDIS_WEB_SOCKET_TIMEOUT_SEC,
+        retry=RedisRetry(ExponentialWithJitterBackoff(base=0.01, cap=0.2), retries=2),
+    )
+    pool = redis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=defaults.REDIS_WEB_MAX_CONNECTIONS,
+        timeout=defaults.REDIS_WEB_SOCKET_TIMEOUT_SEC,
+        **options,
+    )
+    return redis.Redis(connection_pool=pool)
 
 
 class EventQueue(Queue):
