@@ -29,7 +29,7 @@ KEY_HEX = "59c1a0ca78f6792b7492b34fd4058ca82b9167cf5622923012cd37f3c2724807"
 API_KEY = "test-key"
 UNLIMITED = 1_000_000  # requests per second: no rate limit on either side
 # The Procfile's web settings: gunicorn from the repository root (so gunicorn.conf.py
-# applies) with 2 sync workers, as Heroku's buildpack and the image set WEB_CONCURRENCY.
+# applies) with 2 gevent workers, as Heroku's buildpack and the image set WEB_CONCURRENCY.
 WEB_CONCURRENCY = "2"
 START_TIMEOUT_SEC = 30.0
 STOP_TIMEOUT_SEC = 30.0

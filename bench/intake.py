@@ -118,7 +118,7 @@ def run(seconds: float, rounds: int, web_concurrency: str = WEB_CONCURRENCY) -> 
         figures={
             "load generator": f"{generator_name()}, 16 connections",
             "rounds, seconds per app per round": f"{rounds}, {seconds:g}",
-            "gunicorn sync workers": web_concurrency,
+            "gunicorn gevent workers": web_concurrency,
             "ratio of each round": ", ".join(f"{r.ratio:.2f}" for r in taken),
             "median round: bare Flask req/s": round(bare.per_sec),
             "bare Flask p50 / p99 ms": f"{bare.p50_ms:.1f} / {bare.p99_ms:.1f}",

@@ -4,7 +4,7 @@ does (a bare Flask app queueing one RQ job that makes one PUT).
 
     python3 dev.py bench latency [--seconds 10] [--rate 50]
 
-Both sides run the Procfile's processes: gunicorn (2 sync workers) and one `dealkeeper
+Both sides run the Procfile's processes: gunicorn (2 gevent workers) and one `dealkeeper
 worker`. Every event needs one write, and 50 writes a second is more than Close allows one
 API key, so neither side is rate-limited here: the figure is dealkeeper's own delay. Goals:
 p50 < 50 ms, p99 < 250 ms.

@@ -3,7 +3,7 @@
 
     python3 dev.py bench memory [--events 10000]
 
-gunicorn (the Procfile's settings, 2 sync workers) takes every event as a signed webhook
+gunicorn (the Procfile's settings, 2 gevent workers) takes every event as a signed webhook
 and three `dealkeeper worker` processes apply them (one PUT each) against the fake Close.
 "Before" is measured after a warm-up of 200 events, so start-up caches are not counted as
 growth. Goal: growth under 10% in every process.

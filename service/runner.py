@@ -65,6 +65,10 @@ def web_command(*, host: str, port: int, workers: int) -> list[str]:
         f"{host}:{port}",
         "--workers",
         str(workers),
+        # As gunicorn.conf.py, which a run outside the repository does not find: slow
+        # clients must not hold the intake there either.
+        "--worker-class",
+        "gevent",
         "--graceful-timeout",
         "20",
         "--access-logfile",
