@@ -460,8 +460,24 @@ CONDITION_MISTAKES = [
     ("note: {changed: 1}", "1:17: changed needs true or false; found 1"),
     (
         "note: {matches: 'a('}",
-        "1:17: matches needs a valid regular expression; 'a(' does not compile: missing ), "
-        "unterminated subpattern at position 1",
+        "1:17: pattern 'a(' is not a valid regular expression (RE2 syntax): missing ): a(",
+    ),
+    (
+        r"note: {matches: '(a)\1'}",
+        r"1:17: pattern '(a)\1' uses a backreference (\1), which dealkeeper's linear-time "
+        "matcher (RE2) does not support; write out the text the group would repeat instead",
+    ),
+    (
+        "note: {matches: 'signed(?! not)'}",
+        "1:17: pattern 'signed(?! not)' uses a lookahead ((?!), which dealkeeper's linear-time "
+        "matcher (RE2) does not support; test each part with a condition of its own (inside "
+        "not: for a part that must not match)",
+    ),
+    (
+        "any: [{note: {matches: '(?<=Mr)s'}}]",
+        "1:24: pattern '(?<=Mr)s' uses a lookbehind ((?<=), which dealkeeper's linear-time "
+        "matcher (RE2) does not support; test each part with a condition of its own (inside "
+        "not: for a part that must not match)",
     ),
     ("note: {matches: 5}", "1:17: matches needs a regular expression; found 5"),
     (
