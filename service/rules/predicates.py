@@ -23,6 +23,7 @@ from service.rules.facts import Facts, value_key
 from service.rules.fields import custom_ref, has_changed, previous_value
 from service.rules.model import AllOf, AnyOf, Condition, ConditionNode, DateExpr
 from service.rules.patterns import PatternError, compile_pattern
+from service.rules.texts import cap_text
 from service.rules.values import holds_value, is_number, values_equal
 
 Predicate = Callable[[Facts], bool]
@@ -288,7 +289,7 @@ def _changed_from(condition: Condition, timezone: str) -> Predicate:
         ref = facts.ref(field)
         if ref is None or not has_changed(facts.event, ref):
             return False
-        return was(previous_value(facts.event, ref))
+        return was(cap_text(previous_value(facts.event, ref)))
 
     return changed_from
 

@@ -7,7 +7,8 @@ rendered per event from data alone: `today` and `now` come from the event, never
 Jinja2's immutable sandbox refuses `_`-prefixed attributes and Python internals, and this
 module takes away the rest of what a template could reach: no globals (range, lipsum,
 cycler, joiner, namespace, dict), no includes, imports, macros, blocks or loops, no `self`,
-a short list of filters, and caps on repetition, number and output size.
+a short list of filters, and caps on repetition, number and output size. The event's texts
+are read as conditions read them: their first texts.MAX_TEXT_CHARS characters.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from service.rules import spec
 from service.rules.dates import local_date, utc_iso
 from service.rules.model import TemplateExpr
 from service.rules.suggest import closest
+from service.rules.texts import cap_text
 
 NAMES = ("opportunity", "event", "today", "now")
 EVENT_KEYS = ("id", "action", "date_created", "changed_fields", "previous_data")
@@ -185,7 +187,7 @@ def _plain_value(value: Any) -> Any:
         return _plain(value)
     if isinstance(value, list | tuple):
         return [_plain_value(item) for item in value]
-    return value
+    return cap_text(value)  # a text as conditions read it
 
 
 def _syntax_message(error: TemplateSyntaxError) -> str:
