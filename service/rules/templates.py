@@ -110,7 +110,14 @@ def _check_size(value: Any) -> None:
 def _capped_replace(
     eval_ctx: EvalContext, text: Any, old: str, new: str, count: int | None = None
 ) -> Any:
-    # Replacing is the one kept filter that can multiply text; nested, it would explode.
+    # Replacing is the one kept filter that can multiply text; nested, or over a long text
+    # typed in Close, it would explode. So its size is worked out before it is made.
+    source, removed, added = str(text), str(old), str(new)
+    times = source.count(removed) if removed else len(source) + 1
+    if isinstance(count, int) and count >= 0:
+        times = min(times, count)
+    if len(source) + times * (len(added) - len(removed)) > MAX_OUTPUT_CHARS:
+        raise SecurityError(_TOO_LONG)
     result = do_replace(eval_ctx, text, old, new, count)
     _check_size(result)
     return result
