@@ -45,6 +45,7 @@ from service.events import Event, event_from_dict
 from service.finish import Outcome, finish
 from service.reconcile import OwnWrite, held_parts, reconcile, with_own_writes
 from service.rules import Metadata, Plan, RuleSet, make_plan
+from service.rules.texts import MAX_TEXT_CHARS
 from service.settings import Settings
 
 log = logging.getLogger("dealkeeper.jobs")
@@ -286,6 +287,7 @@ def plan_event(event: Event, *, context: JobContext) -> Planned:
         if plan.unresolved:
             log.warning("names_unresolved", extra={"names": list(plan.unresolved)})
     _log_conflicts(plan)
+    _log_truncations(plan)
     return Planned(plan, ruleset, metadata, own)
 
 
@@ -312,6 +314,20 @@ def _log_conflicts(plan: Plan) -> None:
                 "loser": conflict.earlier_rule,
                 "kept": conflict.later_value,
                 "dropped": conflict.earlier_value,
+            },
+        )
+
+
+def _log_truncations(plan: Plan) -> None:
+    # Lengths only: the text is typed by anyone in Close and may be personal data.
+    for cut in plan.truncated:
+        log.warning(
+            "value_truncated",
+            extra={
+                "field": cut.field,
+                "length": cut.length,
+                "kept": MAX_TEXT_CHARS,
+                "previous": cut.previous,
             },
         )
 

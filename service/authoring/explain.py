@@ -17,7 +17,8 @@ from service.authoring.naming import readable_key
 from service.events import Event, event_from_dict, event_from_envelope
 from service.rules import ConditionTrace, Explanation, RuleTrace
 from service.rules.actions import Part
-from service.rules.model import Plan
+from service.rules.model import Plan, Truncated
+from service.rules.texts import MAX_TEXT_CHARS
 from service.rules.values import show
 
 INDENT = "  "
@@ -163,7 +164,16 @@ def _left_out(plan: Plan, names: Mapping[str, str]) -> list[str]:
         )
     if plan.unresolved:
         lines.append(f"unresolved in Close's metadata: {', '.join(plan.unresolved)}")
+    lines.extend(_cut(cut, names) for cut in plan.truncated)
     return lines
+
+
+def _cut(cut: Truncated, names: Mapping[str, str]) -> str:
+    before = " (before the change)" if cut.previous else ""
+    return (
+        f"cut: rules read the first {MAX_TEXT_CHARS} of the {cut.length} characters of "
+        f"{readable_key(cut.field, names)}{before}"
+    )
 
 
 def _footer() -> list[str]:

@@ -7,7 +7,6 @@ reasons for rules that did not fire.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -24,6 +23,8 @@ from service.rules.dates import (
 )
 from service.rules.fields import FieldRef, field_ref, has_changed, previous_value
 from service.rules.model import AllOf, AnyOf, Condition, ConditionNode, DateExpr, Metadata
+from service.rules.patterns import compile_pattern
+from service.rules.texts import cap_text
 from service.rules.values import holds_value, is_empty, is_number, show, values_equal
 
 
@@ -116,9 +117,10 @@ def inspect(condition: Condition, scope: Scope) -> Inspection:
 
 
 def subject_of(ref: FieldRef, event: Event) -> Subject:
-    """The field at `ref` as `event` shows it: its value, whether it changed, and from what."""
+    """The field at `ref` as `event` shows it: its value, whether it changed, and from what
+    (texts cut to what rules read; whether it changed is judged on the whole values)."""
     changed = has_changed(event, ref)
-    return Subject(ref.read(event.state), changed, previous_value(event, ref))
+    return Subject(cap_text(ref.read(event.state)), changed, cap_text(previous_value(event, ref)))
 
 
 def _explain(condition: Condition, subject: Subject, ok: bool, scope: Scope) -> str:
@@ -201,7 +203,8 @@ def _matches(subject: Subject, operand: Any, scope: Scope) -> bool:
     if subject.value is None:
         return False
     texts = subject.value if isinstance(subject.value, list) else [subject.value]
-    return any(re.search(operand, str(text)) for text in texts)
+    search = compile_pattern(operand).search
+    return any(search(str(text)) for text in texts)
 
 
 def _empty(subject: Subject, operand: Any, scope: Scope) -> bool:

@@ -45,7 +45,8 @@ def make_plan(
     ignored = _ignored(event, own_api_key_ids)
     if ignored is not None:
         return Plan(event_id=event.id, opportunity_id=event.object_id, ignored=ignored)
-    run = _run(ruleset, Facts(event, metadata))
+    facts = Facts(event, metadata)
+    run = _run(ruleset, facts)
     fired = [ruleset.rules[i] for i in run.fired_at]
     live, dry = _merge(run.live, event), _merge(run.dry, event)
     return Plan(
@@ -65,6 +66,7 @@ def make_plan(
             ruleset.rules, fired=run.fired_at, event=event, metadata=metadata
         ),
         unresolved=tuple(run.unresolved),
+        truncated=facts.truncated,
     )
 
 

@@ -16,7 +16,8 @@ from service.events import Event
 from service.rules.conditions import Scope
 from service.rules.dates import as_moment, parse_date_value
 from service.rules.fields import FieldRef, custom_ref, field_ref, standard_key
-from service.rules.model import Metadata
+from service.rules.model import Metadata, Truncated
+from service.rules.texts import cap_text, truncations
 
 
 def value_key(field: str) -> Hashable:
@@ -34,6 +35,9 @@ class _Values(dict[Any, Any]):
     def __init__(self, facts: Facts) -> None:
         super().__init__(facts.state)
         self._facts = facts
+        for cut in facts.truncated:  # usually none
+            if not cut.previous and cut.field in self:
+                self[cut.field] = cap_text(self[cut.field])
 
     def __missing__(self, key: Hashable) -> Any:
         value = self._facts.read_custom(key[0]) if isinstance(key, tuple) else None
@@ -44,12 +48,14 @@ class _Values(dict[Any, Any]):
 class Facts:
     """The event, its state, and answers worked out from them, made on first use."""
 
-    __slots__ = ("_dates", "_refs", "_scopes", "event", "metadata", "state", "values")
+    __slots__ = ("_dates", "_refs", "_scopes", "event", "metadata", "state", "truncated", "values")
 
     def __init__(self, event: Event, metadata: Metadata | None) -> None:
         self.event = event
         self.metadata = metadata
-        self.state: Mapping[str, Any] = event.state
+        self.state: Mapping[str, Any] = event.state  # whole: writes compare with what it holds
+        # The texts conditions and templates read only the start of (texts.py).
+        self.truncated: tuple[Truncated, ...] = truncations(event)
         # Field values by value_key(field): what compiled tests read, one dict lookup each.
         self.values: dict[Any, Any] = _Values(self)
         self._refs: dict[str, FieldRef | None] = {}
@@ -65,9 +71,10 @@ class Facts:
             return found
 
     def read_custom(self, field: str) -> Any:
-        """The value of a custom field; None when absent or unknown to the metadata."""
+        """The value of a custom field, as rules read it; None when absent or unknown to the
+        metadata."""
         ref = self.ref(field)
-        return None if ref is None else ref.read(self.state)
+        return None if ref is None else cap_text(ref.read(self.state))
 
     def unknown_names(self, fields: tuple[str, ...]) -> tuple[str, ...]:
         """The names of those custom fields (each written once) the metadata does not know."""

@@ -260,6 +260,16 @@ class Dropped:
 
 
 @dataclass(frozen=True)
+class Truncated:
+    """A text longer than rules read (texts.MAX_TEXT_CHARS): conditions and templates saw
+    only its first characters."""
+
+    field: str  # Close's key: "note", "custom.cf_abc" ("custom.NAME" in the nested form)
+    length: int  # the characters it holds (of its longest text, for a list)
+    previous: bool = False  # True: the value before the change (the event's previous_data)
+
+
+@dataclass(frozen=True)
 class Plan:
     """What the engine decided for one event."""
 
@@ -274,6 +284,7 @@ class Plan:
     reasons_not_fired: Mapping[str, str] = field(default_factory=dict)
     unresolved: tuple[str, ...] = ()  # custom field names or status labels unknown to metadata
     ignored: str | None = None  # why the whole event was ignored, e.g. our own change
+    truncated: tuple[Truncated, ...] = ()  # texts the rules read only the start of
 
     @property
     def has_update(self) -> bool:

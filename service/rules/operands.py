@@ -1,12 +1,12 @@
 """Operands of field tests: each operator's kind of operand, checked and converted.
 
 `gte: 1000000` stays a number, `lt: today-30d` becomes a DateExpr, `older_than: 90d` becomes
-seconds, `matches` must compile. A misfit is reported saying what the operator needs.
+seconds, `matches` must compile with RE2 (patterns.py). A misfit is reported saying what the
+operator needs.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from yaml.nodes import Node, ScalarNode, SequenceNode
@@ -20,6 +20,7 @@ from service.rules.dates import (
     parse_duration,
 )
 from service.rules.model import DateExpr
+from service.rules.patterns import PatternError, compile_pattern
 from service.rules.values import is_number
 from service.rules.yamlnodes import Report, describe, scalar_value
 
@@ -79,11 +80,9 @@ def _regex(value: Any, node: Node, report: Report) -> Any:
     if not isinstance(value, str):
         return MISFIT
     try:
-        re.compile(value)
-    except re.error as e:
-        report.add(
-            node, f"matches needs a valid regular expression; '{value}' does not compile: {e}"
-        )
+        compile_pattern(value)
+    except PatternError as e:
+        report.add(node, str(e))
         return None
     return value
 

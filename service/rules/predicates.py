@@ -12,7 +12,6 @@ per test is what the budget of a few microseconds per rule allows.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Hashable
 from datetime import timedelta
 from functools import partial
@@ -23,6 +22,8 @@ from service.rules.dates import parse_date_value
 from service.rules.facts import Facts, value_key
 from service.rules.fields import custom_ref, has_changed, previous_value
 from service.rules.model import AllOf, AnyOf, Condition, ConditionNode, DateExpr
+from service.rules.patterns import PatternError, compile_pattern
+from service.rules.texts import cap_text
 from service.rules.values import holds_value, is_number, values_equal
 
 Predicate = Callable[[Facts], bool]
@@ -209,8 +210,8 @@ def _matches(key: Hashable, operand: Any, timezone: str) -> Predicate | None:
     if not isinstance(operand, str):
         return None
     try:
-        search = re.compile(operand).search
-    except re.error:
+        search = compile_pattern(operand).search
+    except PatternError:
         return None  # the interpreter raises it, when (and if) the test is reached
 
     def matches(facts: Facts) -> bool:
@@ -219,7 +220,7 @@ def _matches(key: Hashable, operand: Any, timezone: str) -> Predicate | None:
             return False
         if isinstance(value, list):
             return any(search(str(text)) for text in value)
-        return search(str(value)) is not None
+        return search(str(value))
 
     return matches
 
@@ -288,7 +289,7 @@ def _changed_from(condition: Condition, timezone: str) -> Predicate:
         ref = facts.ref(field)
         if ref is None or not has_changed(facts.event, ref):
             return False
-        return was(previous_value(facts.event, ref))
+        return was(cap_text(previous_value(facts.event, ref)))
 
     return changed_from
 

@@ -202,7 +202,9 @@ OPERATORS: Mapping[str, OperatorSpec] = {
         OperatorSpec("lte", "ordered", "The field is less (earlier) than or equal to the operand."),
         OperatorSpec("contains", "member", "The list holds the operand, or the text includes it."),
         OperatorSpec("not_contains", "member", "The field (possibly empty) lacks the operand."),
-        OperatorSpec("matches", "regex", "The regular expression is found in the field's text."),
+        OperatorSpec(
+            "matches", "regex", "The regular expression (RE2 syntax) is found in the field's text."
+        ),
         OperatorSpec("empty", "boolean", "true: the field is null, empty or absent."),
         OperatorSpec("changed", "boolean", "true: this event changed the field."),
         OperatorSpec("changed_from", "one_or_more", "The field changed, from this value."),

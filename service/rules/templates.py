@@ -7,7 +7,8 @@ rendered per event from data alone: `today` and `now` come from the event, never
 Jinja2's immutable sandbox refuses `_`-prefixed attributes and Python internals, and this
 module takes away the rest of what a template could reach: no globals (range, lipsum,
 cycler, joiner, namespace, dict), no includes, imports, macros, blocks or loops, no `self`,
-a short list of filters, and caps on repetition, number and output size.
+a short list of filters, and caps on repetition, number and output size. The event's texts
+are read as conditions read them: their first texts.MAX_TEXT_CHARS characters.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from service.rules import spec
 from service.rules.dates import local_date, utc_iso
 from service.rules.model import TemplateExpr
 from service.rules.suggest import closest
+from service.rules.texts import cap_text
 
 NAMES = ("opportunity", "event", "today", "now")
 EVENT_KEYS = ("id", "action", "date_created", "changed_fields", "previous_data")
@@ -108,7 +110,14 @@ def _check_size(value: Any) -> None:
 def _capped_replace(
     eval_ctx: EvalContext, text: Any, old: str, new: str, count: int | None = None
 ) -> Any:
-    # Replacing is the one kept filter that can multiply text; nested, it would explode.
+    # Replacing is the one kept filter that can multiply text; nested, or over a long text
+    # typed in Close, it would explode. So its size is worked out before it is made.
+    source, removed, added = str(text), str(old), str(new)
+    times = source.count(removed) if removed else len(source) + 1
+    if isinstance(count, int) and count >= 0:
+        times = min(times, count)
+    if len(source) + times * (len(added) - len(removed)) > MAX_OUTPUT_CHARS:
+        raise SecurityError(_TOO_LONG)
     result = do_replace(eval_ctx, text, old, new, count)
     _check_size(result)
     return result
@@ -185,7 +194,7 @@ def _plain_value(value: Any) -> Any:
         return _plain(value)
     if isinstance(value, list | tuple):
         return [_plain_value(item) for item in value]
-    return value
+    return cap_text(value)  # a text as conditions read it
 
 
 def _syntax_message(error: TemplateSyntaxError) -> str:

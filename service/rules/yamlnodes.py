@@ -2,7 +2,9 @@
 
 Rule files and rule tests are read with `yaml.compose()` so every node keeps its line and
 column. Scalars are resolved as YAML 1.2's core schema does: only true/false are booleans,
-so a choice named "No" or a key named `on` stays text.
+so a choice named "No" or a key named `on` stays text. Tags beyond that schema
+(`!!python/object/apply:...`, `!!set`, `!local`) and aliases inside the node they name (a
+loop) are refused as the document is read, each where it is written.
 """
 
 from __future__ import annotations
@@ -24,6 +26,14 @@ INT_TAG = "tag:yaml.org,2002:int"
 FLOAT_TAG = "tag:yaml.org,2002:float"
 BOOL_TAG = "tag:yaml.org,2002:bool"
 NULL_TAG = "tag:yaml.org,2002:null"
+SEQ_TAG = "tag:yaml.org,2002:seq"
+MAP_TAG = "tag:yaml.org,2002:map"
+_CORE_TAGS = frozenset({STR_TAG, INT_TAG, FLOAT_TAG, BOOL_TAG, NULL_TAG, SEQ_TAG, MAP_TAG})
+_STANDARD_TAG_PREFIX = "tag:yaml.org,2002:"
+_LOOP = (
+    "this node holds an alias of itself (*), a loop no rule can be read from; an alias may "
+    "only repeat a node outside it"
+)
 
 _INT = re.compile(r"[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+")
 _FLOAT = re.compile(
@@ -67,20 +77,57 @@ class Report:
 
 
 def compose(text: str, report: Report) -> Node | None:
-    """The document's root node, or None for an empty file or a syntax error (reported)."""
+    """The document's root node, or None for an empty file, a syntax error, a tag or an alias
+    loop (each reported)."""
     try:
-        return yaml.compose(text, Loader=Yaml12Loader)
+        root = yaml.compose(text, Loader=Yaml12Loader)
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         detail = f"{e.context}, {e.problem}" if e.context else str(e.problem)
         report.add_at(line, column, f"invalid YAML: {detail}")
+        return None
     except yaml.reader.ReaderError as e:
         line = text.count("\n", 0, e.position) + 1
         column = e.position - (text.rfind("\n", 0, e.position) + 1) + 1
         code = e.character if isinstance(e.character, int) else ord(e.character)
         report.add_at(line, column, f"invalid YAML: character #x{code:04x}: {e.reason}")
-    return None
+        return None
+    found = len(report.problems)
+    if root is not None:
+        _check_tags_and_loops(root, report, seen=set(), path=set())
+    return root if len(report.problems) == found else None
+
+
+def _check_tags_and_loops(node: Node, report: Report, *, seen: set[int], path: set[int]) -> None:
+    """Report every tag outside the core schema and every alias inside the node it names.
+
+    Nodes an alias repeats are the same object, so each is checked once (`seen`), however
+    often aliases repeat it; `path` holds the nodes around this one, where a loop shows."""
+    if id(node) in path:
+        report.add(node, _LOOP)
+        return
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if node.tag not in _CORE_TAGS:
+        report.add(node, tag_problem(node.tag))
+    children: list[Node] = []
+    if isinstance(node, SequenceNode):
+        children = node.value
+    elif isinstance(node, MappingNode):
+        children = [child for pair in node.value for child in pair]
+    path.add(id(node))
+    for child in children:
+        _check_tags_and_loops(child, report, seen=seen, path=path)
+    path.discard(id(node))
+
+
+def tag_problem(tag: str) -> str:
+    """The message for a YAML tag rules cannot hold, in the short form it was written."""
+    if tag.startswith(_STANDARD_TAG_PREFIX):
+        tag = "!!" + tag.removeprefix(_STANDARD_TAG_PREFIX)
+    return f"YAML tags are not allowed; found {tag} (write the value without it)"
 
 
 def position(node: Node, file: str) -> Position:
@@ -145,7 +192,7 @@ def scalar_value(node: Node, report: Report) -> Any:
     }
     convert = converters.get(node.tag)
     if convert is None:
-        report.add(node, f"unsupported YAML tag '{node.tag}'; use plain values")
+        report.add(node, tag_problem(node.tag))
         return None
     try:
         return convert(text)

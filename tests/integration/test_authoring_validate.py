@@ -57,6 +57,34 @@ def test_validate_suggests_the_intended_name(tmp_path: Path) -> None:
     ) == (result.exit_code, result.output.splitlines())
 
 
+def test_validate_explains_patterns_the_linear_time_matcher_refuses(tmp_path: Path) -> None:
+    """A backreference or a lookaround in `matches` is reported where it is written, with why
+    it is refused and what to write instead."""
+    path = rules_file(
+        tmp_path,
+        "rules:\n"
+        "  - name: r\n"
+        "    if:\n"
+        "      - note: {matches: '(a)\\1'}\n"
+        "      - lead_name: {matches: '^Acme(?! Test)'}\n"
+        "    then: [{set: {confidence: 1}}]\n",
+    )
+
+    result = CliRunner().invoke(cli, ["validate", path])
+
+    assert (
+        1,
+        [
+            f"{path}:4:25: pattern '(a)\\1' uses a backreference (\\1), which dealkeeper's "
+            "linear-time matcher (RE2) does not support; write out the text the group would "
+            "repeat instead",
+            f"{path}:5:30: pattern '^Acme(?! Test)' uses a lookahead ((?!), which dealkeeper's "
+            "linear-time matcher (RE2) does not support; test each part with a condition of its "
+            "own (inside not: for a part that must not match)",
+        ],
+    ) == (result.exit_code, result.output.splitlines())
+
+
 def test_validate_prints_warnings_and_still_exits_0(tmp_path: Path) -> None:
     """Warnings name both rules and lines; without --strict the rules are still good."""
     path = rules_file(tmp_path, CONFLICTING)

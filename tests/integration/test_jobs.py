@@ -21,6 +21,7 @@ from service.adapters.queue import enqueue_event, job_id_for
 from service.defaults import CLOSE_MAX_ATTEMPTS
 from service.events import Event, event_from_dict
 from service.fakeclose import FakeClose
+from service.rules.texts import MAX_TEXT_CHARS
 from service.settings import Settings
 from service.worker import make_worker
 
@@ -325,6 +326,27 @@ def test_jobs_log_line_counts_rules_not_fired_and_spells_them_out_at_debug(
     else:
         assert isinstance(not_fired, dict) and not_fired
         assert all(isinstance(reason, str) and reason for reason in not_fired.values())
+
+
+def test_jobs_text_cut_for_the_rules_is_logged_with_its_lengths_only(
+    fake_close: FakeClose,
+    queue: Queue,
+    work: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A value longer than rules read is logged as value_truncated, with its field and
+    lengths; the text itself (it may be personal data) is in no line."""
+    caplog.set_level(logging.INFO)
+    note = "Personal " * (MAX_TEXT_CHARS // 9 + 1)
+    queue_event(won_event(fake_close, note=note), queue)
+
+    work(close_api_key=None)
+
+    cut = [r for r in caplog.records if r.getMessage() == "value_truncated"]
+    assert [(logging.WARNING, "note", len(note), MAX_TEXT_CHARS, False)] == [
+        (r.levelno, *(getattr(r, k) for k in ("field", "length", "kept", "previous"))) for r in cut
+    ]
+    assert [] == [r.getMessage() for r in caplog.records if "Personal" in str(vars(r))]
 
 
 def test_jobs_unknown_custom_field_name_refetches_metadata_once(

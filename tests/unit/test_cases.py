@@ -250,6 +250,24 @@ def test_cases_load_reports_mistakes_with_positions(text: str, expected: list[st
     assert expected == problems_of(text)
 
 
+def test_cases_load_refuses_yaml_tags_and_alias_loops() -> None:
+    """A test file is read like a rules file: a tag is reported at the tag, an alias loop at
+    its anchor, instead of an object built or a recursion without end."""
+    text = (
+        "tests:\n  - name: t\n    event:\n      action: updated\n"
+        "      data: !!python/object/apply:os.system ['x']\n"
+        "      previous_data: &p {note: *p}\n"
+        "    expect: {fired: []}\n"
+    )
+
+    assert [
+        f"{TEST_FILE}:5:13: YAML tags are not allowed; found !!python/object/apply:os.system "
+        "(write the value without it)",
+        f"{TEST_FILE}:6:22: this node holds an alias of itself (*), a loop no rule can be read "
+        "from; an alias may only repeat a node outside it",
+    ] == problems_of(text)
+
+
 def test_cases_load_reports_duplicate_test_names() -> None:
     """Two cases of one name in a file are a mistake."""
     case = '  - name: b\n    event: {action: updated, date_created: "2026-01-01"}\n'

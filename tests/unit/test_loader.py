@@ -335,12 +335,76 @@ def test_loader_flags_enabled_and_dry_run() -> None:
             "America/New_York or UTC",
         ),
         ("rules: []\nrules: []\n", "rules/x.yaml:2:1: duplicate key 'rules' in this mapping"),
-        ("rules: !!set {a}\n", "rules/x.yaml:1:8: rules must be a list of rules; found a mapping"),
     ],
 )
 def test_loader_reports_file_level_mistakes(text: str, expected: str) -> None:
     """Syntax and file-shape mistakes come out as file:line:column: message."""
     assert [expected] == problems_of(text)
+
+
+TAG = "YAML tags are not allowed; found {tag} (write the value without it)"
+LOOP = (
+    "this node holds an alias of itself (*), a loop no rule can be read from; an alias may "
+    "only repeat a node outside it"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "rules:\n  - name: r\n    if: [{note: !!python/object/apply:os.system ['x']}]\n"
+            "    then: [{set: {confidence: 1}}]\n",
+            ["3:17: " + TAG.format(tag="!!python/object/apply:os.system")],
+        ),
+        (
+            "rules:\n  - name: r\n    then: [{set: {note: !!python/name:os.system ''}}]\n",
+            ["3:25: " + TAG.format(tag="!!python/name:os.system")],
+        ),
+        ("rules: !!set {a}\n", ["1:8: " + TAG.format(tag="!!set")]),
+        (
+            "rules:\n  - name: !secret r\n    then: !!omap [{set: {confidence: 1}}]\n",
+            ["2:11: " + TAG.format(tag="!secret"), "3:11: " + TAG.format(tag="!!omap")],
+        ),
+        ("rules: &r [*r]\n", ["1:8: " + LOOP]),
+        (
+            "rules:\n  - name: r\n    if: &c [{any: *c}]\n    then: [{set: {confidence: 1}}]\n",
+            ["3:9: " + LOOP],
+        ),
+    ],
+)
+def test_loader_refuses_yaml_tags_and_alias_loops_where_written(
+    text: str, expected: list[str]
+) -> None:
+    """A YAML tag (which a Python YAML loader could turn into a call) is reported as a tag
+    at the tag, not as the list or mapping it tags; an alias inside the node it names is a
+    loop, reported at the anchor instead of recursing for ever."""
+    assert [f"rules/x.yaml:{e}" for e in expected] == problems_of(text)
+
+
+def test_loader_checks_a_node_repeated_by_aliases_once() -> None:
+    """Aliases of aliases repeat a node 2**40 times over; each node is checked once, so the
+    file is refused at once (checked per repetition, it would outlast the test's timeout)."""
+    levels = ["a0: &a0 [x, x]"] + [f"a{n}: &a{n} [*a{n - 1}, *a{n - 1}]" for n in range(1, 41)]
+    text = "rules: []\nx:\n" + "".join(f"  {level}\n" for level in levels)
+
+    assert ["rules/x.yaml:2:1: unknown key 'x'; expected one of timezone, rules"] == problems_of(
+        text
+    )
+
+
+def test_loader_aliases_that_repeat_a_node_elsewhere_are_read() -> None:
+    """Plain YAML tags of the core schema and aliases that repeat a node are fine."""
+    ruleset = load_rules(
+        "rules:\n"
+        "  - name: a\n    if: [&won {status_type: !!str won}]\n    then: [{set: {confidence: 1}}]\n"
+        "  - name: b\n    if: [*won]\n    then: [{set: {confidence: !!int '2'}}]\n",
+        FILE,
+    )
+
+    assert [["won"], ["won"]] == [
+        [leaf.operand for leaf in leaves(rule.condition)] for rule in ruleset.rules
+    ]
 
 
 RULE_MISTAKES = [
@@ -460,8 +524,24 @@ CONDITION_MISTAKES = [
     ("note: {changed: 1}", "1:17: changed needs true or false; found 1"),
     (
         "note: {matches: 'a('}",
-        "1:17: matches needs a valid regular expression; 'a(' does not compile: missing ), "
-        "unterminated subpattern at position 1",
+        "1:17: pattern 'a(' is not a valid regular expression (RE2 syntax): missing ): a(",
+    ),
+    (
+        r"note: {matches: '(a)\1'}",
+        r"1:17: pattern '(a)\1' uses a backreference (\1), which dealkeeper's linear-time "
+        "matcher (RE2) does not support; write out the text the group would repeat instead",
+    ),
+    (
+        "note: {matches: 'signed(?! not)'}",
+        "1:17: pattern 'signed(?! not)' uses a lookahead ((?!), which dealkeeper's linear-time "
+        "matcher (RE2) does not support; test each part with a condition of its own (inside "
+        "not: for a part that must not match)",
+    ),
+    (
+        "any: [{note: {matches: '(?<=Mr)s'}}]",
+        "1:24: pattern '(?<=Mr)s' uses a lookbehind ((?<=), which dealkeeper's linear-time "
+        "matcher (RE2) does not support; test each part with a condition of its own (inside "
+        "not: for a part that must not match)",
     ),
     ("note: {matches: 5}", "1:17: matches needs a regular expression; found 5"),
     (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import pytest
 
 from service.errors import InvalidRulesError
@@ -219,6 +221,11 @@ def render_or_error(text: str) -> str:
         ("{{ (2 ** 64) ** 4 }}", False),
         ("{{ (2 ** 8) ** 8 }}", True),
         ("{{ 'ab'|replace('a', 'aaaa') }}", True),
+        (f"{{{{ 'ab'|replace('a', 'b' * {MAX_OUTPUT_CHARS - 1}) }}}}", True),
+        (f"{{{{ 'ab'|replace('a', 'b' * {MAX_OUTPUT_CHARS}) }}}}", False),
+        (f"{{{{ 'aa'|replace('a', 'b' * {MAX_OUTPUT_CHARS}, 1) }}}}", False),
+        (f"{{{{ 'aa'|replace('a', 'b' * {MAX_OUTPUT_CHARS - 1}, 1) }}}}", True),
+        (f"{{{{ 'ab'|replace('', 'b' * {MAX_OUTPUT_CHARS // 3 - 1}) }}}}", True),
         ("{{ 10 % 3 }}", True),
     ],
 )
@@ -237,6 +244,25 @@ def test_templates_limit_messages_say_what_the_limit_is() -> None:
     assert "text formatting with % is not available in templates" in render_or_error(
         "{{ '%s' % 1 }}"
     )
+
+
+def test_templates_replace_is_refused_before_its_text_is_made() -> None:
+    """A replace that would pass the output cap is refused from the sizes alone: replacing
+    each letter of a long note with a longer text cannot make the worker build 100 MB
+    first (or gigabytes, with a longer replacement)."""
+    compiled, _ = compile_template("{{ opportunity.note|replace('a', 'b' * 1000) }}")
+    assert compiled is not None
+    event = make_event(data={"note": "a" * 100_000})
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateRenderError):
+            render_template(compiled, event=event, timezone="UTC")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 10_000_000
 
 
 def test_templates_render_the_event_fields_they_are_given() -> None:
