@@ -59,7 +59,9 @@ def test_a_worker_outlives_redis_restarts_at_any_moment(cluster: Cluster) -> Non
     every += won_deals(cluster, 2)
     cluster.settle(timeout=SETTLE_SEC)
 
-    assert _alive_and_registered(cluster, pid)
+    # Listed whole again by its next heartbeat at the latest (an idle worker's comes every
+    # WORKER_TTL - 15 = 45 s), should Redis have lost its registration.
+    wait_for(lambda: _alive_and_registered(cluster, pid), what="the worker listed", timeout=90)
     assert_stamped(cluster, every)
     assert dict.fromkeys(every, 1) == writes_per_opportunity(cluster)
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import redis
+from rq import Worker
 from rq.utils import now
 
 from service.adapters.queue import make_queue
+from service.adapters.steadyworker import SteadyWorker
 from service.adapters.workerclass import LeanSimpleWorker
 
 
@@ -100,3 +103,16 @@ def test_worker_short_job_ends_without_another_heartbeat(redis_client: redis.Red
 
     assert (0, 1) == (quiet, command_counts(redis_client).get("cmdstat_hset", 0))
     assert None not in (short.ended_at, long.ended_at)
+
+
+def test_a_worker_whose_registration_redis_lost_registers_again(redis_client: redis.Redis) -> None:
+    """A heartbeat finding the worker's key gone (Redis restarted without it) writes the whole
+    registration again, rather than a hash with only `last_heartbeat` that lists no pid."""
+    worker = SteadyWorker([make_queue(redis_client)], connection=redis_client)
+    worker.register_birth()
+    redis_client.delete(worker.key)
+
+    worker.heartbeat()
+
+    listed = {w.name: w.pid for w in Worker.all(connection=redis_client)}
+    assert {worker.name: os.getpid()} == listed
