@@ -89,20 +89,7 @@ class SteadyWorker(LeanSimpleWorker):
         if pipeline is not None:
             super().heartbeat(timeout, pipeline=pipeline)
             return
-        self._ride(lambda: self._beat(timeout))
-
-    def _beat(self, timeout: int | None) -> None:
-        # A heartbeat on a worker key Redis no longer holds would create a hash with only
-        # `last_heartbeat`: listed, but with no pid or queues (seen once in the Redis-restart
-        # fault test). Then the worker registers again, whole.
-        with self.connection.pipeline() as pipe:
-            super().heartbeat(timeout, pipeline=pipe)
-            pipe.hexists(self.key, "pid")
-            *_, whole = pipe.execute()
-        if not whole:
-            log.warning("worker_registered_again", extra={"worker": self.name})
-            self.connection.delete(self.key)
-            super().register_birth()  # type: ignore[no-untyped-call]
+        self._ride(lambda: super(SteadyWorker, self).heartbeat(timeout))
 
     def check_for_suspension(self, burst: bool) -> None:
         self._ride(lambda: super(SteadyWorker, self).check_for_suspension(burst))

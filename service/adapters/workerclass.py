@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from typing import Any
 
@@ -17,6 +18,8 @@ SUSPENSION_CHECK_INTERVAL_SEC = 1.0
 # How long the thread listening for `rq` commands waits for one before it looks again
 # whether it is to stop: the longest it can delay a worker's exit.
 COMMAND_POLL_SEC = 1.0
+
+log = logging.getLogger("dealkeeper.worker")
 
 
 class LeanSimpleWorker(SimpleWorker):
@@ -75,8 +78,19 @@ class LeanSimpleWorker(SimpleWorker):
             return
         with self.connection.pipeline() as pipe:
             super().heartbeat(ttl, pipeline=pipe)
-            pipe.execute()
+            pipe.hexists(self.key, "pid")
+            *_, whole = pipe.execute()
         self._last_beat = beat
+        if not whole:
+            self._register_again()
+
+    def _register_again(self) -> None:
+        # The heartbeat's HSET found the worker's key gone (Redis restarted without it) and
+        # left a hash with only `last_heartbeat`: listed, but with no pid or queues (seen
+        # once in the Redis-restart fault test). The registration is written again, whole.
+        log.warning("worker_registered_again", extra={"worker": self.name})
+        self.connection.delete(self.key)
+        self.register_birth()  # type: ignore[no-untyped-call]
 
     def set_state(self, state: str, pipeline: Any = None) -> None:
         if pipeline is not None:

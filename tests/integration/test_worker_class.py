@@ -21,6 +21,7 @@ def command_counts(client: redis.Redis) -> dict[str, int]:
 def test_worker_heartbeat_is_one_pipelined_round_trip(redis_client: redis.Redis) -> None:
     """HSET and EXPIRE of a heartbeat go together in one MULTI/EXEC, not one trip each."""
     worker = LeanSimpleWorker([make_queue(redis_client)], connection=redis_client)
+    worker.register_birth()  # type: ignore[no-untyped-call]  # as every worker is, first
     redis_client.config_resetstat()
 
     worker.heartbeat()
