@@ -11,6 +11,12 @@ WEBHOOK_BODY_READ_SEC = 5.0
 # Close retries a failed delivery for 72 hours; a redelivery inside that window must not
 # be queued again, so the dedupe record outlives it by a day.
 DEDUPE_TTL_SEC = 4 * 24 * 3600
+# How old a webhook's signature may be (CLOSE_WEBHOOK_TOLERANCE). Close retries for 72
+# hours and does not document that a retry is signed afresh, so a retry may carry the first
+# attempt's timestamp: the window covers the 72 hours and half a day of slack in Close's
+# schedule. It must stay inside the dedupe record's life, which is what makes a replayed
+# delivery harmless (answered `duplicate`, nothing written).
+WEBHOOK_TOLERANCE_SEC = 3 * 24 * 3600 + 12 * 3600
 
 # Queue
 QUEUE_NAME = "dealkeeper"

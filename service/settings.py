@@ -8,11 +8,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from service import defaults
 from service.errors import ConfigurationError
 from service.tuning import Tuning
 
 DEFAULT_CLOSE_API_URL = "https://api.close.com/api/v1/"
-DEFAULT_WEBHOOK_TOLERANCE_SEC = 300
+DEFAULT_WEBHOOK_TOLERANCE_SEC = defaults.WEBHOOK_TOLERANCE_SEC
 DEFAULT_RULES_PATH = "rules"
 DEFAULT_PORT = 8000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -53,9 +54,7 @@ class Settings:
             "close_api_key": _blank_to_none(env.get("CLOSE_API_KEY")),
             "close_api_url": _api_url(env.get("CLOSE_API_URL"), problems),
             "webhook_secrets": _secrets(env.get("CLOSE_WEBHOOK_SECRET"), problems),
-            "webhook_tolerance_sec": _int(
-                env, "CLOSE_WEBHOOK_TOLERANCE", DEFAULT_WEBHOOK_TOLERANCE_SEC, problems
-            ),
+            "webhook_tolerance_sec": _tolerance(env, problems),
             "redis_url": _blank_to_none(env.get("REDIS_URL")),
             "rules_path": _blank_to_none(env.get("DEALKEEPER_RULES")) or DEFAULT_RULES_PATH,
             "port": _int(env, "PORT", DEFAULT_PORT, problems),
@@ -153,6 +152,18 @@ def _int(env: Mapping[str, str], name: str, default: int, problems: list[str]) -
     if number < 0:
         problems.append(f"{name} must not be negative, got {raw!r}")
     return number
+
+
+def _tolerance(env: Mapping[str, str], problems: list[str]) -> int:
+    seconds = _int(env, "CLOSE_WEBHOOK_TOLERANCE", DEFAULT_WEBHOOK_TOLERANCE_SEC, problems)
+    if seconds > defaults.DEDUPE_TTL_SEC:
+        # Past the dedupe record's life, a replayed delivery would be processed again.
+        problems.append(
+            f"CLOSE_WEBHOOK_TOLERANCE must be at most {defaults.DEDUPE_TTL_SEC} (the 4 days "
+            f"an event id is remembered), got {seconds}; the default "
+            f"{DEFAULT_WEBHOOK_TOLERANCE_SEC} covers Close's 72 hours of retries"
+        )
+    return seconds
 
 
 def _log_level(value: str | None, problems: list[str]) -> str:

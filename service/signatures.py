@@ -11,6 +11,9 @@ from service.errors import WebhookRejectedError
 
 HASH_HEADER = "close-sig-hash"
 TIMESTAMP_HEADER = "close-sig-timestamp"
+# A timestamp ahead of now can only be clock skew, never a retry: it gets five minutes
+# (or the whole window, if that is set shorter), however long the window into the past is.
+FUTURE_SKEW_SEC = 300
 
 
 def sign(body: bytes, *, key: bytes, timestamp: str) -> str:
@@ -33,7 +36,12 @@ def verify(
     now: float,
     tolerance_sec: int,
 ) -> None:
-    """Accept the body or raise WebhookRejectedError (401): unsigned, wrongly signed, stale."""
+    """Accept the body or raise WebhookRejectedError (401): unsigned, wrongly signed, stale.
+
+    `tolerance_sec` is how old a signature may be: Close does not say that a retry is signed
+    afresh, so it covers Close's 72 hours of retries; replaying a delivery inside it is
+    harmless because the event-id dedupe (which outlives the window) answers `duplicate`.
+    """
     if not signature or not timestamp:
         raise WebhookRejectedError("missing close-sig-hash or close-sig-timestamp", status=401)
     if not keys:
@@ -50,9 +58,10 @@ def verify(
         matched |= hmac.compare_digest(expected, given)
     if not matched:
         raise WebhookRejectedError("signature does not match", status=401)
-    if abs(now - moment) > tolerance_sec:
+    age = now - moment
+    if age > tolerance_sec or -age > min(tolerance_sec, FUTURE_SKEW_SEC):
+        allowed = tolerance_sec if age > 0 else min(tolerance_sec, FUTURE_SKEW_SEC)
         raise WebhookRejectedError(
-            f"close-sig-timestamp is {int(now - moment)}s away from now "
-            f"(at most {tolerance_sec}s allowed)",
+            f"close-sig-timestamp is {int(age)}s away from now (at most {allowed}s allowed)",
             status=401,
         )

@@ -175,8 +175,12 @@ def test_whole_path_big_deal_is_tagged_once(stack: Stack, segment: str) -> None:
     assert ["SMB", "Enterprise"] == fake.opportunity(oppo["id"])[f"custom.{segment}"]
 
 
-def test_whole_path_redelivered_event_is_applied_once(stack: Stack, segment: str) -> None:
-    """Close delivering the same event again gets 200 'duplicate' and causes no second write."""
+@pytest.mark.parametrize("signed_hours_ago", [0, 70])
+def test_whole_path_redelivered_event_is_applied_once(
+    stack: Stack, segment: str, signed_hours_ago: int
+) -> None:
+    """Close delivering the same event again gets 200 'duplicate' and causes no second write,
+    also when the retry carries a signature from 70 hours ago (the long window is safe)."""
     fake = stack.fake
     oppo = fake.add_opportunity(confidence=60)
     fake.now = WON_AT
@@ -188,7 +192,7 @@ def test_whole_path_redelivered_event_is_applied_once(stack: Stack, segment: str
         f"{stack.web_url}/webhooks/close",
         data=body,
         headers=signatures.signed_headers(
-            body, key=bytes.fromhex(KEY_HEX), timestamp=int(time.time())
+            body, key=bytes.fromhex(KEY_HEX), timestamp=int(time.time()) - signed_hours_ago * 3600
         ),
         timeout=5,
     )

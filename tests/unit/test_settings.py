@@ -17,7 +17,7 @@ def test_settings_defaults_when_nothing_is_set() -> None:
     settings = Settings.from_env({})
 
     assert DEFAULT_CLOSE_API_URL == settings.close_api_url
-    assert (300, "rules", 8000, None) == (
+    assert (3 * 24 * 3600 + 12 * 3600, "rules", 8000, None) == (
         settings.webhook_tolerance_sec,
         settings.rules_path,
         settings.port,
@@ -51,6 +51,19 @@ def test_settings_reads_every_variable() -> None:
         settings.log_level,
     )
     assert not settings.dry_run
+
+
+def test_settings_tolerance_may_not_outlive_the_dedupe_record() -> None:
+    """A signature window past the 4 days an event id is remembered would let a replayed
+    delivery be processed again: refused with the limit and the default named."""
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"CLOSE_WEBHOOK_TOLERANCE": str(5 * 24 * 3600)})
+
+    assert "CLOSE_WEBHOOK_TOLERANCE must be at most 345600" in str(caught.value)
+    assert (
+        4 * 24 * 3600
+        == Settings.from_env({"CLOSE_WEBHOOK_TOLERANCE": str(4 * 24 * 3600)}).webhook_tolerance_sec
+    )
 
 
 def test_settings_reports_every_bad_variable_at_once() -> None:

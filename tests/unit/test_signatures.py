@@ -65,6 +65,23 @@ def test_signatures_reject_with_a_reason(changes: dict[str, object], message: st
     assert (401, message) == (caught.value.status, str(caught.value))
 
 
+@pytest.mark.parametrize(
+    ("now", "accepted"),
+    [(1000.0 + 86400, True), (1000.0 + 86401, False), (699.0, False), (700.0, True)],
+)
+def test_signatures_the_past_gets_the_window_the_future_five_minutes(
+    now: float, accepted: bool
+) -> None:
+    """A day-long window accepts a day-old signature, but a timestamp from the future is
+    clock skew and gets five minutes at most."""
+    try:
+        verify(now=now, tolerance_sec=86400)
+    except WebhookRejectedError:
+        assert not accepted
+    else:
+        assert accepted
+
+
 def test_signatures_a_bad_signature_is_refused_before_the_time_is_judged() -> None:
     """A forged old request learns nothing about the window: it is just 'does not match'."""
     with pytest.raises(WebhookRejectedError) as caught:
