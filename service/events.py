@@ -2,6 +2,10 @@
 
 Only the keys that rules and jobs read are kept, so unrelated changes to Close's payloads
 cannot break parsing. An Event is also what a job carries through Redis (as plain JSON).
+
+An event can come without its object: Close's event log gives a non-admin API key `data`
+and `previous_data` only for events less than an hour old. Such an event is marked
+`payload_missing`, never taken for one about an empty opportunity.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ class Event:
     request_id: str | None = None
     subscription_id: str | None = None
     sweep: str | None = None  # the sweep rule whose run made this event (action "swept")
+    # The object's key (payload_key) was null or absent: its data and previous_data are
+    # empty because nobody knows them, not because the opportunity is empty.
+    payload_missing: bool = False
 
     @property
     def name(self) -> str:
@@ -62,6 +69,11 @@ class Event:
         return self.data
 
     @property
+    def payload_key(self) -> str:
+        """The key that carries the object: `previous_data` for a deleted one, else `data`."""
+        return _payload_key(self.action)
+
+    @property
     def dedupe_key(self) -> str:
         """Identifies one delivery's content: Close may resend an event or consolidate it."""
         stamp = self.date_updated.strftime("%Y%m%dT%H%M%S%f")
@@ -78,6 +90,8 @@ class Event:
             "date_updated": self.date_updated.isoformat(),
             "data": dict(self.data),
             "previous_data": dict(self.previous_data),
+            # A missing object stays missing (null) through a job's copy of the event.
+            **({self.payload_key: None} if self.payload_missing else {}),
             "changed_fields": list(self.changed_fields),
             "api_key_id": self.api_key_id,
             "user_id": self.user_id,
@@ -124,10 +138,11 @@ def event_from_dict(raw: Mapping[str, Any], *, subscription_id: str | None = Non
     updated = (
         created if updated_raw is None else parse_close_time(updated_raw, what="event.date_updated")
     )
+    action = _required_str(raw, "action")
     return Event(
         id=_required_str(raw, "id"),
         object_type=_required_str(raw, "object_type"),
-        action=_required_str(raw, "action"),
+        action=action,
         object_id=_required_str(raw, "object_id"),
         date_created=created,
         date_updated=updated,
@@ -141,7 +156,20 @@ def event_from_dict(raw: Mapping[str, Any], *, subscription_id: str | None = Non
         subscription_id=subscription_id
         or _optional_str(raw.get("subscription_id"), "subscription_id"),
         sweep=_sweep(raw),
+        payload_missing=raw.get(_payload_key(action)) is None,
     )
+
+
+def require_payload(event: Event) -> Event:
+    """The event, when it carries its object; EnvelopeError saying why not otherwise (rules
+    judging it would see an empty opportunity)."""
+    if event.payload_missing:
+        raise EnvelopeError(
+            f"event {event.id} came without its {event.payload_key} (Close's event log shows "
+            "it to a non-admin API key only for an hour); rules cannot judge an opportunity "
+            "that was not sent"
+        )
+    return event
 
 
 def swept_event(opportunity: Mapping[str, Any], *, sweep: str, moment: datetime) -> Event:
@@ -159,6 +187,11 @@ def swept_event(opportunity: Mapping[str, Any], *, sweep: str, moment: datetime)
         lead_id=_optional_str(opportunity.get("lead_id"), "lead_id"),
         sweep=sweep,
     )
+
+
+def _payload_key(action: str) -> str:
+    # Close: data is "null for delete events"; previous_data then holds the whole object.
+    return "previous_data" if action == "deleted" else "data"
 
 
 def _sweep(raw: Mapping[str, Any]) -> str | None:

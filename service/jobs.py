@@ -41,7 +41,7 @@ from service.errors import (
     NotYetDueError,
     OpportunityBusyError,
 )
-from service.events import Event, event_from_dict
+from service.events import Event, event_from_dict, require_payload
 from service.finish import Outcome, finish
 from service.reconcile import OwnWrite, held_parts, reconcile, with_own_writes
 from service.rules import Metadata, Plan, RuleSet, make_plan
@@ -158,7 +158,7 @@ def installed() -> JobContext:
 
 def process_event(event_data: dict[str, Any]) -> Outcome | Retry:
     """RQ entry point: a result to keep, or a Retry when the event must wait its turn."""
-    event = event_from_dict(event_data)
+    event = require_payload(event_from_dict(event_data))  # parked if not: a human must look
     job = get_current_job()
     job_id = job.id if job else None
     fields = {"event_id": event.id, "object_id": event.object_id, "action": event.action}

@@ -51,6 +51,18 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class CatchUpRun:
+    """The counts of the last automatic catch-up (service/catchup.py), and when it ran."""
+
+    at: float
+    read: int
+    queued: int
+    duplicates: int
+    skipped: int
+    no_payload: int  # read without their data (a non-admin key): left for the webhook
+
+
+@dataclass(frozen=True)
 class Status:
     """Everything `dealkeeper status` reports."""
 
@@ -64,6 +76,7 @@ class Status:
     close_retries: int = 0
     events: Mapping[str, int] = field(default_factory=dict)  # processed, by outcome
     webhooks: Mapping[str, int] = field(default_factory=dict)  # answered, by outcome
+    catch_up: CatchUpRun | None = None
 
 
 def to_json(status: Status, *, now: float) -> dict[str, Any]:
@@ -86,7 +99,10 @@ def to_json(status: Status, *, now: float) -> dict[str, Any]:
         },
         "events": dict(status.events),
         "webhooks": dict(status.webhooks),
+        "last_catch_up": None,
     }
+    if status.catch_up is not None:
+        data["last_catch_up"] = {**asdict(status.catch_up), "at": iso(status.catch_up.at)}
     data["rules"]["problems"] = list(status.rules.problems)
     data["queue"]["oldest_waiting_at"] = iso(status.queue.oldest_waiting_at)
     if status.rate_limit is not None:
@@ -113,7 +129,20 @@ def render_table(status: Status, *, now: float) -> str:
     lines = [f"dealkeeper status at {_clock(now)}"]
     lines += [f"{name:<{width}}{value}" for name, value in rows]
     lines += [f"  {problem}" for problem in status.rules.problems]
+    lines += _catch_up_warning(status.catch_up, now)
     return "\n".join(lines)
+
+
+def _catch_up_warning(run: CatchUpRun | None, now: float) -> list[str]:
+    """Said only when the last catch-up left events for the webhook: they need a human."""
+    if run is None or not run.no_payload:
+        return []
+    return [
+        f"last catch-up found {run.no_payload} event(s) without their data (a non-admin API "
+        "key reads an event's data only for an hour): they were left for Close's webhook "
+        "retries; give catch-up an admin's API key, or run a sweep to recover a longer "
+        f"outage ({_clock(run.at)}, {duration(now - run.at)} ago)"
+    ]
 
 
 def _queue_line(queue: QueueState, now: float) -> str:

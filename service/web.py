@@ -171,6 +171,15 @@ def _accept(event: Event, intake: Intake) -> tuple[Response, int]:
         _count(intake, "ignored")
         log.info("webhook_ignored", extra={"object_type": event.object_type})
         return jsonify(status="ignored", reason="not an opportunity event"), 200
+    if event.payload_missing:
+        # Close's webhooks carry the object (even a non-admin's subscription's): one that
+        # does not cannot be judged, and queued it would turn away a delivery that does.
+        key = event.payload_key
+        raise WebhookRejectedError(
+            f"not a Close event: event.{key} is null or missing; {event.name} carries the "
+            "opportunity",
+            status=400,
+        )
     queued = enqueue_event(
         event,
         queue=intake.queue,

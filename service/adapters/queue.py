@@ -36,7 +36,7 @@ from service.adapters.ordering import pending_key
 from service.adapters.ordering import score as pending_score
 from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY, Stats
 from service.errors import ConfigurationError, QueueUnavailableError
-from service.events import Event
+from service.events import Event, require_payload
 from service.settings import Settings
 
 JOB_FUNCTION = "service.jobs.process_event"
@@ -151,7 +151,12 @@ def enqueue_event(
     stats: Stats | None = None,
     job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC,
 ) -> Enqueued:
-    """Queue the event once; QueueUnavailableError when Redis cannot take it."""
+    """Queue the event once; QueueUnavailableError when Redis cannot take it.
+
+    An event without its object (`payload_missing`) is refused with EnvelopeError: judged,
+    it would be taken for an empty opportunity, and its dedupe record would turn away the
+    delivery that carries the object."""
+    require_payload(event)
     job_id = job_id_for(event)
     try:
         template = _job_template(queue, job_timeout_sec)
@@ -178,6 +183,15 @@ def enqueue_event(
     except RedisError as error:
         raise QueueUnavailableError(f"Redis did not take the event: {error}") from error
     return Enqueued(job_id=job_id, duplicate=not queued)
+
+
+def queued_before(event: Event, *, queue: Queue) -> bool:
+    """Whether this version of the event was queued before (its dedupe record is there);
+    reads only. QueueUnavailableError when Redis cannot answer."""
+    try:
+        return bool(queue.connection.exists(DEDUPE_PREFIX + event.dedupe_key))
+    except RedisError as error:
+        raise QueueUnavailableError(f"Redis did not answer: {error}") from error
 
 
 @dataclass(frozen=True)

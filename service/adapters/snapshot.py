@@ -40,6 +40,7 @@ def collect_status(
         close_retries=_total(samples, "close_retries_total"),
         events=_by_label(samples, "events_total", "outcome"),
         webhooks=_by_label(samples, "webhooks_total", "outcome"),
+        catch_up=stats.last_catch_up(),
     )
 
 

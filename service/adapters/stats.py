@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from service.status import RateLimit
+from service.status import CatchUpRun, RateLimit
 
 if TYPE_CHECKING:
     from service.adapters.close import Exchange
@@ -28,6 +28,7 @@ log = logging.getLogger("dealkeeper.stats")
 STATS_KEY = "dk:stats"
 LAST_KEY = "dk:last"
 RATE_LIMIT_KEY = "dk:close:rate_limit"
+CATCH_UP_KEY = "dk:catchup:last"
 HISTOGRAM_PREFIX = "dk:hist:"
 LAST_WEBHOOK_FIELD = "last_webhook_at"
 # From an event's time in Close to our write: seconds when all is well, Close's consolidation
@@ -233,6 +234,22 @@ class Stats:
             method=raw.get("method", ""),
             path=raw.get("path", ""),
         )
+
+    def record_catch_up(self, run: CatchUpRun) -> None:
+        """Keep the counts of the catch-up that ran last, replacing those before."""
+        fields: dict[Any, str] = {name: repr(value) for name, value in vars(run).items()}
+        self.connection.hset(CATCH_UP_KEY, mapping=fields)  # the same fields every time
+
+    def last_catch_up(self) -> CatchUpRun | None:
+        """The counts of the catch-up that ran last, if one did."""
+        raw = {_text(k): _text(v) for k, v in self.connection.hgetall(CATCH_UP_KEY).items()}
+        if not raw:
+            return None
+        counts = {name: int(raw.get(name) or 0) for name in CATCH_UP_COUNTS}
+        return CatchUpRun(at=float(raw.get("at") or 0), **counts)
+
+
+CATCH_UP_COUNTS = ("read", "queued", "duplicates", "skipped", "no_payload")
 
 
 @contextmanager

@@ -75,7 +75,7 @@ def readable_events(raw_events: Iterable[Mapping[str, Any]], into: Backtest) -> 
         except EnvelopeError:
             into.unreadable += 1
             continue
-        if not event.state:
+        if event.payload_missing or not event.state:
             into.without_data += 1
             continue
         events.append(event)

@@ -9,7 +9,8 @@ import click
 from service.adapters.close import CloseClient
 from service.adapters.eventlog import EVENT_LOG_RETENTION
 from service.adapters.queue import connect, make_queue, redis_url
-from service.catchup import catch_up
+from service.adapters.stats import Stats
+from service.catchup import MAX_EVENT_IDS_SHOWN, NO_PAYLOAD_ADVICE, catch_up, record_run
 from service.rules.dates import parse_duration
 from service.settings import Settings
 
@@ -23,7 +24,8 @@ def catch_up_command(since: str) -> None:
     """Read Close's event log since then and queue every event not queued before.
 
     Events delivered by webhooks as well are recognised and not processed twice. Close keeps
-    30 days of events; a key without admin rights sees their data only for an hour.
+    30 days of events; a key without admin rights sees their data only for an hour, and
+    events read without their data are left for Close's webhook retries.
     """
     seconds = parse_duration(since)
     if seconds is None:
@@ -35,12 +37,22 @@ def catch_up_command(since: str) -> None:
         raise click.ClickException("catch-up reads Close's event log: set CLOSE_API_KEY")
     start = datetime.now(UTC) - timedelta(seconds=seconds)
     client = CloseClient.from_settings(settings, max_inline_wait_sec=CLI_MAX_INLINE_WAIT_SEC)
-    queue = make_queue(connect(redis_url(settings), role="cli"))
+    connection = connect(redis_url(settings), role="cli")
+    queue = make_queue(connection)
     result = catch_up(
         client, queue=queue, since=start, job_timeout_sec=settings.tuning.job_timeout_sec
     )
+    record_run(Stats(connection), result, at=datetime.now(UTC).timestamp())
     click.echo(
         f"read {result.read} events since {start.isoformat(timespec='seconds')}: "
         f"queued {result.queued}, already queued before {result.duplicates}, "
-        f"skipped {result.skipped}"
+        f"skipped {result.skipped}, no payload (non-admin key) {result.no_payload}"
     )
+    if result.no_payload:
+        shown = result.no_payload_ids[:MAX_EVENT_IDS_SHOWN]
+        more = result.no_payload - len(shown)
+        click.echo(
+            f"{result.no_payload} events came without their data and were left for Close's "
+            f"webhook retries: {NO_PAYLOAD_ADVICE}. Their ids: {' '.join(shown)}"
+            + (f" and {more} more" if more else "")
+        )

@@ -58,6 +58,12 @@ def explain(
     ruleset = load_or_exit(target)
     settings = Settings.from_env()
     event = _event(settings, event_file=event_file, event_id=event_id, opportunity=opportunity)
+    if event.payload_missing:
+        raise click.ClickException(
+            f"event {event.id} came without its {event.payload_key}: Close's event log shows "
+            "it to a non-admin API key only for an hour. Read it with an admin's API key, or "
+            f"use --opportunity {event.object_id} to explain the opportunity as it is now"
+        )
     metadata = metadata_from_close(settings)
     explanation = explain_plan(ruleset, event, metadata=metadata)
     context = f"rules: {_described(target, ruleset)}; metadata: {_metadata_text(metadata)}"

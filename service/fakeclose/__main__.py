@@ -22,7 +22,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.webhook_url and not args.signature_key:
         _parser().error("--webhook-url needs --signature-key (or CLOSE_WEBHOOK_SECRET)")
-    fake = FakeClose(api_keys={args.api_key: args.api_key_id}, host=args.host, port=args.port)
+    fake = FakeClose(
+        api_keys={args.api_key: args.api_key_id},
+        host=args.host,
+        port=args.port,
+        admin=not args.non_admin,
+    )
     # Handlers go in before the URL is printed: whoever reads the URL may stop us at once.
     stop = _stop_on_signal()
     with fake:
@@ -44,6 +49,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--api-key", default=env.get("CLOSE_API_KEY") or FakeClose.DEFAULT_API_KEY)
     parser.add_argument("--api-key-id", default=FakeClose.DEFAULT_API_KEY_ID)
+    parser.add_argument(
+        "--non-admin",
+        action="store_true",
+        help="the key is not an admin's: the event log hides data of events an hour old",
+    )
     parser.add_argument("--webhook-url", help="POST every event here, signed")
     parser.add_argument("--signature-key", default=secret, help="hex signature_key")
     parser.add_argument("--seed", type=int, default=0, metavar="N", help="add N demo opportunities")

@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from service.fakeclose import activities, subscriptions
-from service.fakeclose.eventlog import list_events
+from service.fakeclose.eventlog import as_seen_by, list_events
 from service.fakeclose.patch import PatchError
 from service.fakeclose.queries import (
     BadQueryError,
@@ -59,6 +59,7 @@ class Backend:
     traffic: Traffic
     api_keys: Mapping[str, str]  # API key -> api_key_id
     stopping: threading.Event  # cuts injected delays short when the fake stops
+    admin: bool = True  # whether the API keys are an admin's (what the event log shows)
 
 
 def create_app(backend: Backend) -> Flask:
@@ -273,9 +274,11 @@ def delete_opportunity(opportunity_id: str) -> Response:
 
 @api.get("/event/")
 def events() -> Response:
-    store = _backend().store
-    with store.lock:
-        return jsonify(list_events(store.events, request.args))
+    backend = _backend()
+    with backend.store.lock:
+        page = list_events(backend.store.events, request.args)
+    page["data"] = [_as_seen(e, backend) for e in page["data"]]
+    return jsonify(page)
 
 
 @api.get("/event/<event_id>/")
@@ -285,4 +288,8 @@ def event(event_id: str) -> Response:
         found = next((e for e in store.events if e["id"] == event_id), None)
     if found is None:
         return _error("Empty query: Event matching query does not exist.", 404)
-    return jsonify(found)
+    return jsonify(_as_seen(found, _backend()))
+
+
+def _as_seen(event: Mapping[str, Any], backend: Backend) -> dict[str, Any]:
+    return as_seen_by(event, admin=backend.admin, now=backend.store.now())

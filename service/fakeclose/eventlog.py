@@ -2,7 +2,8 @@
 
 An event is shaped as close-api-notes.md sections 1 and 12 describe; the log lists newest
 first (by date_updated) and pages with opaque cursors: `cursor_next` leads to older events,
-`cursor_previous` to newer ones.
+`cursor_previous` to newer ones. A non-admin key reads `data` and `previous_data` only of
+events less than an hour old, as Close's Events page says.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.fakeclose.queries import BadQueryError, build_filters, int_param
 
 EVENT_PAGE_LIMIT = 50  # Close's default and maximum
 EVENT_FILTERS = ("object_type", "object_id", "action", "lead_id", "user_id", "request_id")
+# Close: "For non-admins, this field is only returned for events less than one hour old."
+NON_ADMIN_DATA_AGE = timedelta(hours=1)
 
 _Key = tuple[str, int]  # (date_updated, position in the log): a total order
 
@@ -57,6 +60,17 @@ def make_event(
             "request_path": actor["request_path"],
         },
     }
+
+
+def as_seen_by(event: Mapping[str, Any], *, admin: bool, now: datetime) -> dict[str, Any]:
+    """The event as a key reads it from the log: to a non-admin key, an event an hour old or
+    more comes with `data` and `previous_data` null. Its age counts from date_created (Close
+    does not say which of its times it counts from)."""
+    shown = dict(event)
+    created = datetime.fromisoformat(str(event["date_created"])).replace(tzinfo=UTC)
+    if not admin and now - created >= NON_ADMIN_DATA_AGE:
+        shown["data"] = shown["previous_data"] = None
+    return shown
 
 
 def list_events(events: Sequence[Mapping[str, Any]], args: Mapping[str, str]) -> dict[str, Any]:

@@ -64,12 +64,15 @@ class FakeClose:
         api_keys: Mapping[str, str] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        admin: bool = True,
     ) -> None:
+        """`admin=False` makes the API keys a non-admin's: the event log then hides the data
+        of events an hour old or more (by the fake's clock), as Close does."""
         keys = {self.DEFAULT_API_KEY: self.DEFAULT_API_KEY_ID} if api_keys is None else api_keys
         self.store = Store()
         self.traffic = Traffic()
         self._stopping = threading.Event()
-        backend = Backend(self.store, self.traffic, dict(keys), self._stopping)
+        backend = Backend(self.store, self.traffic, dict(keys), self._stopping, admin)
         # HTTP/1.1 with keep-alive, as Close's API: clients' connection pools are used.
         self._server = KeepAliveServer(host, port, create_app(backend))
         self._thread: threading.Thread | None = None

@@ -144,6 +144,44 @@ def test_fake_event_by_id(fake: FakeClose, api: Api) -> None:
     )
 
 
+def test_fake_hides_old_event_data_from_a_non_admin_key() -> None:
+    """Close's Events page: a non-admin key gets data and previous_data only for events less
+    than an hour old (by the fake's clock); older ones come with both null, in the list and
+    by id. An admin key (the default) always gets them."""
+    with FakeClose(admin=False) as fake:
+        api = Api(fake)
+        oppo = fake.add_opportunity(confidence=60)
+        fake.now = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)
+        old = fake.user_update(oppo["id"], {"confidence": 70})
+        fake.now = datetime(2026, 11, 28, 4, 29, 59, tzinfo=UTC)
+        recent = fake.user_update(oppo["id"], {"confidence": 80})
+        fake.now = datetime(2026, 11, 28, 4, 30, tzinfo=UTC)  # `old` is now an hour old
+        listed = {e["id"]: e for e in api.get("event/").json()["data"]}
+        assert old is not None and recent is not None
+        one = api.get(f"event/{old['id']}/").json()
+        api.session.close()
+    assert (
+        (None, None, old["changed_fields"]),
+        (None, None),
+        (recent["data"], recent["previous_data"]),
+        (old["data"], old["previous_data"]),
+    ) == (
+        (listed[old["id"]]["data"], listed[old["id"]]["previous_data"], one["changed_fields"]),
+        (one["data"], one["previous_data"]),
+        (listed[recent["id"]]["data"], listed[recent["id"]]["previous_data"]),
+        (fake.events[0]["data"], fake.events[0]["previous_data"]),
+    )
+
+
+def test_fake_admin_key_sees_old_event_data(fake: FakeClose, api: Api) -> None:
+    """The default key is an admin's: a month-old event still carries its data."""
+    fake.now = datetime(2026, 11, 1, tzinfo=UTC)
+    event = fake.user_update(fake.add_opportunity()["id"], {"value": 1})
+    fake.now = datetime(2026, 11, 28, tzinfo=UTC)
+    assert event is not None
+    assert event["data"] == api.get(f"event/{event['id']}/").json()["data"]
+
+
 def test_sign_webhook_is_hmac_sha256_of_timestamp_and_body() -> None:
     """Key: the hex-decoded signature key; message: the timestamp string, then the raw body."""
     body = b'{"event": {}}'

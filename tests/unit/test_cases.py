@@ -492,3 +492,24 @@ def test_cases_run_path_reports_rule_and_test_problems_together(tmp_path: Path) 
         f"{tmp_path / 'r.test.yaml'}:1:8: tests needs a list of test cases; found 5",
         f"{tmp_path / 'r.yaml'}:1:8: rules must be a list of rules; found 5",
     ] == [str(p) for p in caught.value.problems]
+
+
+def test_cases_event_file_without_its_data_is_refused() -> None:
+    """An event saved from Close's log without its data (a non-admin key, over an hour
+    later) is reported, not run against the rules as an empty opportunity."""
+    event = {
+        "id": "ev_f",
+        "object_type": "opportunity",
+        "action": "updated",
+        "object_id": "oppo_f",
+        "date_created": "2026-01-01T00:00:00",
+        "data": None,
+        "previous_data": None,
+    }
+    text = "tests:\n  - {name: hidden, event_file: hidden.json, expect: {no_update: true}}\n"
+
+    assert [
+        "rules/x.test.yaml:2:32: invalid event: event ev_f came without its data (Close's event "
+        "log shows it to a non-admin API key only for an hour); rules cannot judge an "
+        "opportunity that was not sent"
+    ] == problems_of(text, read_event_file={"hidden.json": json.dumps(event)}.__getitem__)

@@ -99,3 +99,43 @@ def test_events_malformed_fields_are_named(change: dict[str, Any], message: str)
         event_from_dict({**CLOSE_EXAMPLE["event"], **change})
 
     assert message == str(caught.value)
+
+
+@pytest.mark.parametrize("action", ["updated", "created"])
+def test_events_null_data_is_a_missing_payload_not_an_empty_one(action: str) -> None:
+    """Close's log gives a non-admin key `data: null` for events over an hour old: such an
+    event is told apart from one whose data is an empty object."""
+    hidden = {**CLOSE_EXAMPLE["event"], "action": action, "data": None, "previous_data": None}
+
+    assert (True, "data", False) == (
+        event_from_dict(hidden).payload_missing,
+        event_from_dict(hidden).payload_key,
+        event_from_dict({**hidden, "data": {}}).payload_missing,
+    )
+
+
+def test_events_absent_data_is_a_missing_payload() -> None:
+    """Close's changelog says older events do not "include" the fields: absent counts too."""
+    raw = {k: v for k, v in CLOSE_EXAMPLE["event"].items() if k not in ("data", "previous_data")}
+
+    assert event_from_dict(raw).payload_missing
+
+
+def test_events_deleted_object_needs_only_its_previous_data() -> None:
+    """A deleted event's data is always null; only a null previous_data is missing."""
+    deleted = {**CLOSE_EXAMPLE["event"], "action": "deleted", "data": None}
+
+    assert (False, True, "previous_data") == (
+        event_from_dict({**deleted, "previous_data": {"id": "o"}}).payload_missing,
+        event_from_dict({**deleted, "previous_data": None}).payload_missing,
+        event_from_dict(deleted).payload_key,
+    )
+
+
+def test_events_missing_payload_survives_the_trip_through_job_data() -> None:
+    """A job's copy of an event without its data still says so (not an empty object)."""
+    event = event_from_dict({**CLOSE_EXAMPLE["event"], "data": None, "previous_data": None})
+
+    again = event_from_dict(event.to_dict())
+
+    assert (event, True, None) == (again, again.payload_missing, event.to_dict()["data"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.status import (
+    CatchUpRun,
     QueueState,
     RateLimit,
     RulesState,
@@ -97,3 +98,33 @@ def test_status_duration_is_short(seconds: float, expected: str) -> None:
 def test_status_iso_keeps_milliseconds() -> None:
     """iso() keeps milliseconds and marks UTC with Z."""
     assert "2027-01-15T08:00:00.250Z" == iso(NOW + 0.25)
+
+
+def test_status_table_warns_when_the_last_catch_up_left_events_without_data() -> None:
+    """A last catch-up that read events without their data adds a line saying what to do;
+    one that did not adds nothing."""
+    left = CatchUpRun(NOW - 90, read=7, queued=2, duplicates=3, skipped=0, no_payload=2)
+    clean = CatchUpRun(NOW - 90, read=7, queued=2, duplicates=5, skipped=0, no_payload=0)
+
+    lines = render_table(sample(catch_up=left), now=NOW).splitlines()
+
+    assert (
+        "last catch-up found 2 event(s) without their data (a non-admin API key reads an "
+        "event's data only for an hour): they were left for Close's webhook retries; give "
+        "catch-up an admin's API key, or run a sweep to recover a longer outage "
+        "(2027-01-15 07:58:30 UTC, 1m 30s ago)"
+    ) == lines[-1]
+    assert render_table(sample(), now=NOW) == render_table(sample(catch_up=clean), now=NOW)
+
+
+def test_status_json_has_the_last_catch_up() -> None:
+    """--json gives the last catch-up's counts and time (null before the first)."""
+    run = CatchUpRun(NOW - 90, read=7, queued=2, duplicates=3, skipped=0, no_payload=2)
+
+    assert (None, {
+        "at": "2027-01-15T07:58:30.000Z", "read": 7, "queued": 2, "duplicates": 3,
+        "skipped": 0, "no_payload": 2,
+    }) == (
+        to_json(sample(), now=NOW)["last_catch_up"],
+        to_json(sample(catch_up=run), now=NOW)["last_catch_up"],
+    )  # fmt: skip
