@@ -169,8 +169,7 @@ def run(events: int, limit: int, latency_ms: int, processes: int, window_sec: in
             f"at {latency_ms} ms a request: 429s": slow_limited,
             f"at {latency_ms} ms a request: time ratio": round(slow_seconds / ideal, 2),
             f"{per_window}: seconds": round(long_seconds, 1),
-            f"{per_window}: 429s / requests": f"{long_limited} / {long_total} "
-            f"({long_share:.1%})",
+            f"{per_window}: 429s / requests": f"{long_limited} / {long_total} ({long_share:.1%})",
             f"{per_window}: time ratio": round(long_seconds / ideal, 2),
         },
         ratio=f"dealkeeper/ideal = {seconds:.1f}/{ideal:.1f} s = {fmt_ratio(seconds / ideal)} "
