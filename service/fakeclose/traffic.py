@@ -87,7 +87,10 @@ def group_of(method: str) -> Group:
 
 
 class RateLimiter:
-    """Fixed windows per API key and group, on the real monotonic clock."""
+    """Fixed windows per API key and group, on the real monotonic clock: each opens with the
+    first request after the last one ended and lasts one second unless `set_limit` says
+    otherwise (Close states a count per window, and the seconds until it ends, but not the
+    window's length)."""
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock

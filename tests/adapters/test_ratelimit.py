@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
 import redis
 
-from service.adapters.close import Exchange
+from service.adapters.close import CloseClient, Exchange
 from service.adapters.ratelimit import SharedRateLimiter, endpoint_group, pause_for
 from service.errors import CloseRateLimitedError
+from service.fakeclose import FakeClose
 from service.retry import RateLimitInfo
+from tests.adapters.conftest import API_KEY
 
 
 class Sleeps:
@@ -101,7 +104,7 @@ def test_ratelimit_slot_not_granted_ahead_is_taken_as_usual(redis_client: redis.
 
     with pytest.raises(CloseRateLimitedError):
         ahead.before("PUT", "opportunity/b/")
-    assert 0 < reply
+    assert 0 < reply[0]
 
 
 def test_ratelimit_pace_is_shared_between_processes(redis_client: redis.Redis) -> None:
@@ -165,20 +168,65 @@ def stated(limit: int) -> Exchange:
     return Exchange("PUT", "opportunity/a/", 200, 0.01, RateLimitInfo(limit, limit - 1, 0.9))
 
 
-def test_ratelimit_pace_follows_the_limit_close_states(redis_client: redis.Redis) -> None:
-    """Without CLOSE_RATE_LIMIT, once Close states 20/s every process paces at 97% of it
-    (about 51.5 ms apart), not at the 15/s it starts with."""
-    seen_by = SharedRateLimiter(redis_client, rate_per_sec=None, max_inline_wait_sec=5.0)
-    seen_by.after(stated(20))
-    paced = SharedRateLimiter(
-        redis_client, rate_per_sec=None, max_inline_wait_sec=5.0, sleep=Sleeps()
-    )
+def answer(remaining: int, reset_sec: float, *, limit: int = 20, path: str = "a") -> Exchange:
+    """Close's answer to a PUT, stating `ratelimit: limit=, remaining=, reset=`."""
+    info = RateLimitInfo(limit, remaining, reset_sec)
+    return Exchange("PUT", f"opportunity/{path}/", 200, 0.01, info)
+
+
+def test_ratelimit_spreads_what_remains_over_what_is_left_of_the_window(
+    redis_client: redis.Redis,
+) -> None:
+    """`limit=20, remaining=10, reset=5`: the 10 left are spread over the 5 s left (at 97%),
+    about 515 ms apart, not sent 20 a second as if `limit` counted per second."""
+    paced = SharedRateLimiter(redis_client, rate_per_sec=None, max_inline_wait_sec=0.1)
     since = time.monotonic()
-
     paced.before("PUT", "opportunity/a/")
-    paced.before("PUT", "opportunity/b/")
+    paced.after(answer(10, 5.0))
 
-    assert_paced(paced.sleep.asked, 1 / (0.97 * 20), since=since)  # type: ignore[attr-defined]
+    with pytest.raises(CloseRateLimitedError) as caught:
+        paced.before("PUT", "opportunity/b/")
+
+    assert_waited(caught.value.retry_after_sec, 5.0 / (10 * 0.97), since=since)
+
+
+def test_ratelimit_counts_requests_in_flight_against_what_remains(
+    redis_client: redis.Redis,
+) -> None:
+    """Close said 2 remain after the first request, but two other processes have sent one
+    each since: nothing is left for anyone until the window's end, 5 s after that first
+    request's slot."""
+    one = SharedRateLimiter(redis_client, rate_per_sec=None, max_inline_wait_sec=0.1)
+    other = SharedRateLimiter(redis_client, rate_per_sec=None, max_inline_wait_sec=1.0)
+    third = SharedRateLimiter(redis_client, rate_per_sec=None, max_inline_wait_sec=1.0)
+    since = time.monotonic()
+    one.before("PUT", "opportunity/a/")
+    other.before("PUT", "opportunity/b/")
+    third.before("PUT", "opportunity/c/")
+    one.after(answer(2, 5.0))
+
+    with pytest.raises(CloseRateLimitedError) as caught:
+        one.before("PUT", "opportunity/d/")
+
+    assert_waited(caught.value.retry_after_sec, 5.0, since=since)
+
+
+def test_ratelimit_between_windows_paces_at_the_limit_over_the_learned_window(
+    redis_client: redis.Redis,
+) -> None:
+    """Once a window has ended, and before Close speaks of the next, the pace is `limit` per
+    window, the window being the longest `reset` Close stated (2 s): 20 in 2 s, at 97%."""
+    seen_by = SharedRateLimiter(redis_client, rate_per_sec=None, max_inline_wait_sec=5.0)
+    seen_by.after(answer(19, 2.0))
+    seen_by.after(answer(5, 0.0))  # that window is over
+    paced = SharedRateLimiter(redis_client, rate_per_sec=None, max_inline_wait_sec=0.05)
+    since = time.monotonic()
+    paced.before("PUT", "opportunity/a/")
+
+    with pytest.raises(CloseRateLimitedError) as caught:
+        paced.before("PUT", "opportunity/b/")
+
+    assert_waited(caught.value.retry_after_sec, 2.0 / (0.97 * 20), since=since)
 
 
 def test_ratelimit_configured_ceiling_wins_over_a_higher_stated_limit(
@@ -195,14 +243,58 @@ def test_ratelimit_configured_ceiling_wins_over_a_higher_stated_limit(
     assert_paced(paced.sleep.asked, 0.1, since=since)  # type: ignore[attr-defined]
 
 
-def test_ratelimit_stated_limit_is_written_once_while_it_holds(redis_client: redis.Redis) -> None:
-    """The stated limit costs a Redis write when it is new or changes, not on every answer."""
-    paced = limiter(redis_client)
-    paced.after(stated(20))
-    redis_client.delete("dk:ratelimit:limit:write:opportunity")
+def test_ratelimit_answer_is_written_only_when_it_tells_the_pacer_more(
+    redis_client: redis.Redis,
+) -> None:
+    """An answer that leaves at least what the pacer already counted on costs no Redis
+    write; one that leaves less (another integration spends the same limit) is written."""
+    paced = SharedRateLimiter(redis_client, rate_per_sec=None, max_inline_wait_sec=5.0)
+    paced.before("PUT", "opportunity/a/")
+    paced.after(answer(10, 5.0))
+    key = "dk:ratelimit:window:write:opportunity"
+    paced.before("PUT", "opportunity/b/")  # 9 left after it, as far as the pacer knows
+    redis_client.hset(key, "limit", "marker")
 
-    paced.after(stated(20))
-    unchanged = redis_client.get("dk:ratelimit:limit:write:opportunity")
-    paced.after(stated(30))
+    paced.after(answer(9, 4.5, path="b"))
+    unchanged = redis_client.hget(key, "limit")
+    paced.before("PUT", "opportunity/c/")
+    paced.after(answer(3, 4.0, path="c"))
 
-    assert (None, b"30") == (unchanged, redis_client.get("dk:ratelimit:limit:write:opportunity"))
+    assert (b"marker", b"3") == (unchanged, redis_client.hget(key, "left"))
+
+
+def most_within(times: list[float], span_sec: float) -> int:
+    """The most of `times` that fall within any `span_sec`."""
+    ordered = sorted(times)
+    return max(
+        sum(1 for later in ordered[i:] if later - start < span_sec)
+        for i, start in enumerate(ordered)
+    )
+
+
+def test_ratelimit_spreads_a_five_second_window_across_processes(
+    redis_client: redis.Redis, fake_close: FakeClose
+) -> None:
+    """Three worker processes (each its own client and limiter, one Redis) making 12
+    writes against Close's 20 per 5 s window: none refused, and never more than about
+    the window's share of a second (4, here 8 at most) within any one second, where
+    reading `limit=20` as 20 a second sends all 12 within some 0.6 s."""
+    fake_close.set_rate_limit(20, window_sec=5.0, group="write")
+    ids = [fake_close.add_opportunity()["id"] for _ in range(12)]
+
+    def process(share: list[str]) -> None:
+        limiter = SharedRateLimiter(redis_client, rate_per_sec=None, max_inline_wait_sec=5.0)
+        with CloseClient(API_KEY, base_url=fake_close.url, throttle=limiter) as client:
+            for oppo_id in share:
+                client.update_opportunity(oppo_id, {"confidence": 1}, tz_offset_hours=None)
+
+    threads = [threading.Thread(target=process, args=(ids[n::3],)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    puts = fake_close.requests_matching("PUT", "opportunity/")
+    most = most_within([r.received_at for r in puts], 1.0)
+
+    assert {("PUT", 200): 12} == {k: n for k, n in fake_close.answers.items() if k[0] == "PUT"}
+    assert most <= 8, f"{most} writes within one second"

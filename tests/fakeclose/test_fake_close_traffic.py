@@ -15,7 +15,7 @@ import pytest
 import requests
 
 from service.fakeclose import FakeClose
-from service.retry import parse_rate_limit
+from service.retry import RateLimitInfo, parse_rate_limit
 from tests.fakeclose.conftest import Api
 
 # Generous: the fake starts a Python process, which takes seconds on a busy two-core machine.
@@ -105,6 +105,30 @@ def test_fake_rate_limit_window_opens_again_after_reset(fake: FakeClose, api: Ap
     refused = [api.get("me/").status_code, api.get("me/").status_code]
     now[0] += 0.2
     assert ([200, 429], 200) == (refused, api.get("me/").status_code)
+
+
+def test_fake_rate_limit_window_can_be_longer_than_a_second(fake: FakeClose, api: Api) -> None:
+    """`limit=2` per 5 s window, as Close states a count per window of unstated length:
+    `reset` counts down to the window's end, the third request waits for it (429,
+    retry-after rounded up), and the count starts again only once it has passed (on a
+    pinned clock)."""
+    now = [100.0]
+    fake.traffic.rate_limiter._clock = lambda: now[0]
+    fake.set_rate_limit(2, window_sec=5.0, group="read")
+    first = api.get("me/")
+    now[0] = 103.5
+    second, refused = api.get("me/"), api.get("me/")
+    now[0] = 105.0
+    again = api.get("me/")
+    seen = [(r.status_code, parse_rate_limit(r.headers)) for r in (first, second, refused, again)]
+
+    assert [
+        (200, RateLimitInfo(2, 1, 5.0)),
+        (200, RateLimitInfo(2, 0, 1.5)),
+        (429, RateLimitInfo(2, 0, 1.5)),
+        (200, RateLimitInfo(2, 1, 5.0)),
+    ] == seen
+    assert "2" == refused.headers["retry-after"]
 
 
 def test_fake_fail_next_answers_the_injected_status_then_serves(fake: FakeClose, api: Api) -> None:
