@@ -50,7 +50,7 @@ class Sweeper:
             raise ValueError(f"rule {self.rule.name!r} is not a sweep rule")
         tz = self.rule.timezone
         self.filters = find_params(self.rule.sweep.filters, moment=self.moment, tz=tz)
-        self.fields = fields_param(self.rule, self.metadata)
+        self.fields = fields_param(self.rule)
 
     def step(self, progress: Progress) -> Progress:
         """List the next page and queue what it calls for; the progress after it."""

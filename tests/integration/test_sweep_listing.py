@@ -98,6 +98,22 @@ def test_sweep_listing_asks_only_for_the_fields_rules_read(aged: FakeClose) -> N
     )
 
 
+def test_sweep_listing_asks_for_whole_deals_when_the_rule_reads_custom_fields(
+    aged: FakeClose,
+) -> None:
+    """Close documents `_fields` naming custom fields for leads only: a rule that reads one
+    lists whole deals, so no custom field can be missing from what it judges."""
+    aged.clear_requests()
+    rules = load_rules(
+        sweep_rules("{status_type: active}", condition="[{custom.Segment: {empty: true}}]"),
+        "rules/x.yaml",
+    )
+
+    list_sweep(aged, rules)
+
+    assert [] == [r.query for r in aged.requests_matching("GET", "opp") if "_fields" in r.query]
+
+
 @pytest.mark.parametrize(("owned", "pages"), [(200, [200]), (201, [200, 2])])
 def test_sweep_listing_page_edges(fake_close: FakeClose, owned: int, pages: list[int]) -> None:
     """Among 2,400 deals, exactly a page's worth takes one request; one more takes a second
