@@ -2,10 +2,11 @@
 listing that may lack fields: Close documents `_fields` with custom fields (`custom`,
 `custom.cf_X`) for leads only, so the listing asks for whole deals when the rule reads
 custom fields, and each swept deal's job plans again from the whole deal it reads before
-writing."""
+writing. A scheduled run that Close's paging cannot move on fails, saying so."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from service.adapters.queue import enqueue_event
 from service.events import swept_event
 from service.fakeclose import FakeClose
 from service.settings import Settings
+from service.sweeps.paging import PagingStalledError
 from service.sweeps.schedule import run_scheduled_sweep
 from service.worker import make_worker
 from tests.integration.sweeps_support import MOMENT, write_rules
@@ -90,3 +92,29 @@ def test_sweep_partial_listing_job_plans_from_the_deal_it_reads(
 
     assert ["Referral"] == sources(fake_close, source, [deal["id"]])
     assert [] == fake_close.requests_matching("PUT")
+
+
+@pytest.mark.allow_error_logs
+def test_sweep_scheduled_run_fails_when_close_pages_bring_nothing_new(
+    fake_close: FakeClose,
+    unknown_source: Settings,
+    queue: Queue,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Close answering has_more true with empty pages: the scheduled run fails after one
+    such page, logging sweep_stalled for a person to look at, and queues nothing."""
+    fake_close.add_opportunity()
+    empty = {"data": [], "has_more": True}
+    fake_close.fail_next(1000, status=200, method="GET", path_prefix="opportunity/", body=empty)
+
+    make_worker(unknown_source)
+    with pytest.raises(PagingStalledError):
+        run_scheduled_sweep("source-unknown", MOMENT.isoformat())
+    stalled = [
+        (getattr(r, "sweep"), r.levelno)  # noqa: B009 - from `extra=`
+        for r in caplog.records
+        if r.getMessage() == "sweep_stalled"
+    ]
+
+    assert [("source-unknown", logging.ERROR)] == stalled
+    assert (1, 0) == (len(fake_close.requests_matching("GET", "opportunity/")), queue.count)
