@@ -19,10 +19,11 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
-from service.events import Event, parse_close_time
+from service.events import SWEPT, Event, parse_close_time
 from service.rules import Metadata, Plan, RuleSet, make_plan
 from service.rules.merge import ALREADY_HOLDS
 from service.rules.model import Dropped
+from service.rules.spec import SWEEP_ONLY_FIELDS
 from service.rules.values import as_list, holds_value, same_members, values_equal
 
 NO_LONGER_CALLED_FOR = "no longer called for by the opportunity as it is now"
@@ -56,6 +57,15 @@ def is_unchanged_since(event: Event, current: Mapping[str, Any]) -> bool:
     return then is not None and now is not None and then >= now
 
 
+def holds_whole_state(event: Event) -> bool:
+    """True when the event's data is the whole opportunity, so an unchanged `date_updated`
+    means the plan was made from the deal as it is now. A webhook's `data` is the full
+    object, as if fetched from the API (Close's words; the event log's events are the
+    same). A swept event's is what a list page returned, which may lack fields (custom
+    fields a `_fields` did not bring): its plan is always made again from the deal read."""
+    return event.action != SWEPT
+
+
 def reconcile(
     plan: Plan,
     event: Event,
@@ -74,9 +84,9 @@ def reconcile(
         # they had come first, so this event's answer replaces theirs, also where the
         # event's own state already held it.
         plan = make_plan(ruleset, seen, metadata=metadata, own_api_key_ids=own_api_key_ids)
-    if not plan.update or is_unchanged_since(event, current):
+    if not plan.update or (holds_whole_state(event) and is_unchanged_since(event, current)):
         return plan
-    now_event = replace(event, data=dict(current))
+    now_event = replace(event, data=_state_now(event, current))
     now_plan = make_plan(ruleset, now_event, metadata=metadata, own_api_key_ids=own_api_key_ids)
     kept: dict[str, Any] = {}
     dropped: list[Dropped] = []
@@ -87,6 +97,13 @@ def reconcile(
         else:
             kept[key] = value
     return replace(plan, update=kept, dropped=(*plan.dropped, *dropped))
+
+
+def _state_now(event: Event, current: Mapping[str, Any]) -> dict[str, Any]:
+    """The deal as read now, with what a sweep worked out for it itself (when it last
+    changed status), which no read of the deal carries."""
+    worked_out = {key: event.data[key] for key in SWEEP_ONLY_FIELDS if key in event.data}
+    return {**worked_out, **current}
 
 
 def with_own_writes(event: Event, own_writes: Sequence[OwnWrite]) -> Event:

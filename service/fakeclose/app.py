@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, cast
 
@@ -51,6 +51,17 @@ log = logging.getLogger("dealkeeper.fakeclose")
 api = Blueprint("api", __name__, url_prefix=API_PREFIX.rstrip("/"))
 
 
+@dataclass
+class OpportunityListing:
+    """How GET opportunity/ serves, within what Close documents. Its maximum `_limit`
+    "can vary per resource" (so a page may hold fewer deals than asked, `has_more` telling
+    the end), and `_fields` naming custom fields (`custom`, `custom.cf_X`) is documented
+    for leads only (so a list may come without them)."""
+
+    page_cap: int | None = None  # at most this many deals a page, whatever `_limit` asks
+    custom_by_fields: bool = True  # False: `_fields` cannot name custom fields
+
+
 @dataclass(frozen=True)
 class Backend:
     """What the routes serve from."""
@@ -60,6 +71,7 @@ class Backend:
     api_keys: Mapping[str, str]  # API key -> api_key_id
     stopping: threading.Event  # cuts injected delays short when the fake stops
     admin: bool = True  # whether the API keys are an admin's (what the event log shows)
+    listing: OpportunityListing = field(default_factory=OpportunityListing)
 
 
 def create_app(backend: Backend) -> Flask:
@@ -237,14 +249,15 @@ def custom_fields() -> Response:
 
 @api.get("/opportunity/")
 def opportunities() -> Response:
-    args, store = request.args, _backend().store
+    args, store, listing = request.args, _backend().store, _backend().listing
     tz = offset_zone(_tz_offset_hours())
     dates = ("date_created", "date_updated", "date_won")
     filters = build_filters(args, exact=OPPORTUNITY_FILTERS, dates=dates, allow_in=True, tz=tz)
     with store.lock:
         found = [o for o in store.opportunities.values() if all(f(o) for f in filters)]
-    page = paginate(sort_items(found, args.get("_order_by")), args)
-    page["data"] = [only_fields(o, args.get("_fields")) for o in page["data"]]
+    page = paginate(sort_items(found, args.get("_order_by")), args, cap=listing.page_cap)
+    fields, custom = args.get("_fields"), listing.custom_by_fields
+    page["data"] = [only_fields(o, fields, custom_by_fields=custom) for o in page["data"]]
     return jsonify({**page, "total_results": len(found)})
 
 

@@ -13,6 +13,8 @@ from typing import Any
 DEFAULT_PAGE_LIMIT = 100
 MAX_PAGE_LIMIT = 200  # _limit=200 was accepted by /opportunity/ in recordings; above it, 400
 
+CUSTOM = "custom"  # in `_fields`: every custom field; `custom.cf_X`: that one
+
 Item = Mapping[str, Any]
 Predicate = Callable[[Item], bool]
 
@@ -42,11 +44,15 @@ def int_param(args: Mapping[str, str], name: str, *, default: int, maximum: int)
     return number
 
 
-def paginate(items: Sequence[Item], args: Mapping[str, str]) -> dict[str, Any]:
-    """`{data, has_more}` for `_skip`/`_limit`."""
+def paginate(
+    items: Sequence[Item], args: Mapping[str, str], *, cap: int | None = None
+) -> dict[str, Any]:
+    """`{data, has_more}` for `_skip`/`_limit`; `cap`: serve at most that many a page,
+    whatever `_limit` asks (`has_more` still tells whether more follow)."""
     skip = int_param(args, "_skip", default=0, maximum=10**9)
     limit = int_param(args, "_limit", default=DEFAULT_PAGE_LIMIT, maximum=MAX_PAGE_LIMIT)
-    return {"data": list(items[skip : skip + limit]), "has_more": skip + limit < len(items)}
+    served = limit if cap is None else min(limit, cap)
+    return {"data": list(items[skip : skip + served]), "has_more": skip + served < len(items)}
 
 
 def build_filters(
@@ -81,15 +87,21 @@ def sort_items(items: list[dict[str, Any]], order_by: str | None) -> list[dict[s
     return items
 
 
-def only_fields(item: Item, fields_param: str | None) -> dict[str, Any]:
-    """The item cut down to `_fields` (`custom` keeps every custom.* key)."""
+def only_fields(
+    item: Item, fields_param: str | None, *, custom_by_fields: bool = True
+) -> dict[str, Any]:
+    """The item cut down to `_fields` (`custom` keeps every custom.* key, `custom.cf_X`
+    that one); `custom_by_fields` False: those two forms name nothing, so the item comes
+    without custom fields."""
     if not fields_param:
         return dict(item)
     wanted = {f.strip() for f in fields_param.split(",")}
+    if not custom_by_fields:
+        wanted = {f for f in wanted if f != CUSTOM and not f.startswith(CUSTOM + ".")}
     return {
         k: v
         for k, v in item.items()
-        if k in wanted or ("custom" in wanted and k.startswith("custom."))
+        if k in wanted or (CUSTOM in wanted and k.startswith(CUSTOM + "."))
     }
 
 

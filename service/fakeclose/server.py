@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from service.fakeclose.app import Backend, create_app
+from service.fakeclose.app import Backend, OpportunityListing, create_app
 from service.fakeclose.keepalive import KeepAliveServer
 from service.fakeclose.store import DEFAULT_STATUSES, HUMAN_USER_ID, Actor, Store, new_id
 from service.fakeclose.subscriptions import Subscriptions, subscriptions_of
@@ -72,7 +72,10 @@ class FakeClose:
         self.store = Store()
         self.traffic = Traffic()
         self._stopping = threading.Event()
-        backend = Backend(self.store, self.traffic, dict(keys), self._stopping, admin)
+        self._listing = OpportunityListing()
+        backend = Backend(
+            self.store, self.traffic, dict(keys), self._stopping, admin, self._listing
+        )
         # HTTP/1.1 with keep-alive, as Close's API: clients' connection pools are used.
         self._server = KeepAliveServer(host, port, create_app(backend))
         self._thread: threading.Thread | None = None
@@ -297,6 +300,16 @@ class FakeClose:
         """Allow `limit` requests per `window_sec` per API key in `group` (write: PUT, POST,
         DELETE; read: GET); more are answered 429."""
         self.traffic.rate_limiter.set_limit(limit, window_sec=window_sec, group=group)
+
+    def set_opportunity_listing(
+        self, *, page_cap: int | None = None, custom_by_fields: bool = True
+    ) -> None:
+        """Serve GET opportunity/ as Close's documents allow it to: at most `page_cap`
+        deals a page whatever `_limit` asks (`has_more` still true while more follow), and,
+        with `custom_by_fields` False, deals without custom fields when `_fields` names them
+        (`custom`, `custom.cf_X`). The defaults are the fake's usual answers."""
+        self._listing.page_cap = page_cap
+        self._listing.custom_by_fields = custom_by_fields
 
     # -- webhooks ------------------------------------------------------------------------------
 

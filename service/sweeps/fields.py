@@ -3,6 +3,10 @@ the job needs, so a page of 200 deals stays small.
 
 Written fields are read too: an update part that already holds is left out, and only the
 current value tells. A rule with a template may read any field, so it gets whole deals.
+So does a rule that reads or writes a custom field: Close documents `_fields` naming
+custom fields (`custom`, `custom.cf_X`) for leads only, and a list that ignored them for
+opportunities would look exactly like deals whose fields are empty (Close leaves a field
+without a value out of a deal), so only whole deals are sure to carry them.
 """
 
 from __future__ import annotations
@@ -10,25 +14,25 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from service.rules import spec
-from service.rules.fields import STATUS_FIELD, condition_fields, custom_ref, field_ref
-from service.rules.model import DateOfExpr, Metadata, Rule, TemplateExpr
+from service.rules.fields import STATUS_FIELD, condition_fields, custom_ref
+from service.rules.model import DateOfExpr, Rule, TemplateExpr
 
-# id and date_created place the deal and page by it; date_updated tells the job whether
-# the deal changed since it was listed (service/reconcile.py).
+# id and date_created place the deal and page by it; date_updated dates the listed state
+# for the job, which tells our own later writes from it (service/reconcile.py).
 JOB_FIELDS = ("id", "date_created", "date_updated")
 # A status is set by label within the deal's pipeline; the status change is looked up by it.
 STATUS_FIELDS = ("status_id", "status_label", "status_type", "pipeline_id")
-# For a custom field name the metadata does not resolve: every custom field.
-ALL_CUSTOM = "custom"
 
 
-def fields_param(rule: Rule, metadata: Metadata | None) -> str | None:
+def fields_param(rule: Rule) -> str | None:
     """`_fields` for the sweep's page requests; None asks for whole deals."""
-    if any(_has_template(action.value) for action in rule.actions):
-        return None
+    names = read_fields(rule)
+    templated = any(_has_template(action.value) for action in rule.actions)
+    if templated or any(custom_ref(name) is not None for name in names):
+        return None  # any field, or custom fields: only whole deals are sure to hold them
     wanted = dict.fromkeys(JOB_FIELDS)
-    for name in read_fields(rule):
-        wanted.update(dict.fromkeys(_keys(name, metadata)))
+    for name in names:
+        wanted.update(dict.fromkeys(_keys(name)))
     return ",".join(wanted)
 
 
@@ -52,16 +56,13 @@ def read_fields(rule: Rule) -> list[str]:
     return names
 
 
-def _keys(name: str, metadata: Metadata | None) -> Iterator[str]:
+def _keys(name: str) -> Iterator[str]:
     if name in spec.SWEEP_ONLY_FIELDS:
         yield from STATUS_FIELDS  # not Close's: looked up from the status it names
     elif name == STATUS_FIELD:
         yield from STATUS_FIELDS
-    elif custom_ref(name) is None:
-        yield name
     else:
-        ref = field_ref(name, metadata) if metadata is not None else None
-        yield ALL_CUSTOM if ref is None else ref.key
+        yield name
 
 
 def _has_template(value: object) -> bool:

@@ -9,6 +9,10 @@ second of the last deal listed, passing over the ones already listed in that sec
 `_skip` is used only inside a crowd of deals created in one second (a bulk import), and
 then backs off by half a page, so deals leaving the crowd meanwhile cannot be skipped.
 
+Close's maximum `_limit` varies by resource, so a page may hold fewer deals than asked:
+only `has_more` tells the end, and the pages after a short one ask for what Close served
+(the half-page overlap in a crowd is half of what Close serves).
+
 A deal may be listed twice (across a resumed run, or inside a crowd); the dedupe of
 `enqueue_event` queues it once.
 """
@@ -19,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.errors import DealkeeperError
 from service.events import parse_close_time
 
 # Close's /opportunity/ was seen to accept _limit=200; above that it answers 400.
@@ -29,6 +34,11 @@ CREATED_FROM = "date_created__gte"
 
 class PagingError(ValueError):
     """Close listed something the paging cannot place (no id or date_created)."""
+
+
+class PagingStalledError(PagingError, DealkeeperError):
+    """Close said more deals follow, but its page listed none not listed before: asking
+    again would get the same page, forever."""
 
 
 @dataclass(frozen=True)

@@ -55,6 +55,7 @@ class Progress:
     tally: Tally = field(default_factory=Tally)
     pages: int = 0
     done: bool = False
+    page_size: int | None = None  # what Close serves a page, once it served fewer than asked
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, as saved."""
@@ -64,6 +65,7 @@ class Progress:
             "tally": asdict(self.tally),
             "pages": self.pages,
             "done": self.done,
+            "page_size": self.page_size,
         }
 
     @classmethod
@@ -77,4 +79,5 @@ class Progress:
             tally=Tally(**tally, planned=planned),
             pages=int(raw.get("pages") or 0),
             done=bool(raw.get("done")),
+            page_size=raw.get("page_size") or None,  # absent from older checkpoints
         )

@@ -21,7 +21,7 @@ from service.rules import Metadata, Plan, Rule, RuleSet, make_plan
 from service.rules.find import find_params
 from service.sweeps.activity import status_changed_at
 from service.sweeps.fields import fields_param, reads_status_change, reads_status_change_in_if
-from service.sweeps.paging import PAGE_LIMIT, advance, page_params
+from service.sweeps.paging import PAGE_LIMIT, PagingStalledError, advance, page_params
 from service.sweeps.progress import PlannedUpdate, Progress, Tally
 
 OPPORTUNITIES_PATH = "opportunity/"
@@ -50,25 +50,29 @@ class Sweeper:
             raise ValueError(f"rule {self.rule.name!r} is not a sweep rule")
         tz = self.rule.timezone
         self.filters = find_params(self.rule.sweep.filters, moment=self.moment, tz=tz)
-        self.fields = fields_param(self.rule, self.metadata)
+        self.fields = fields_param(self.rule)
 
     def step(self, progress: Progress) -> Progress:
         """List the next page and queue what it calls for; the progress after it."""
-        params = page_params(
-            self.filters, cursor=progress.cursor, limit=self.page_limit, fields=self.fields
-        )
+        limit = progress.page_size or self.page_limit
+        params = page_params(self.filters, cursor=progress.cursor, limit=limit, fields=self.fields)
         page = self.client.request_json("GET", OPPORTUNITIES_PATH, params=params)
-        items = _objects(page.get("data"))
+        items, more = _objects(page.get("data")), bool(page.get("has_more"))
         fresh, cursor = advance(progress.cursor, items=items)
+        if more and not fresh:
+            raise PagingStalledError(_stalled(progress, served=len(items)))
         tally = replace(progress.tally, planned=list(progress.tally.planned))
         for item in fresh:
             self._take(item, tally)
+        # Close's maximum _limit varies by resource: a short page is not the last one.
+        served = len(items) if more and len(items) < limit else progress.page_size
         return Progress(
             cursor=cursor,
             total=progress.total if progress.total is not None else _total(page, len(items)),
             tally=tally,
             pages=progress.pages + 1,
-            done=not page.get("has_more") or len(items) < self.page_limit,
+            done=not more,
+            page_size=served,
         )
 
     def _take(self, item: Mapping[str, Any], tally: Tally) -> None:
@@ -119,6 +123,16 @@ def run_sweep(
 
 def _objects(data: Any) -> list[Mapping[str, Any]]:
     return [item for item in data if isinstance(item, Mapping)] if isinstance(data, list) else []
+
+
+def _stalled(progress: Progress, *, served: int) -> str:
+    return (
+        f"Close answered has_more=true to GET {OPPORTUNITIES_PATH} with a page listing no deal"
+        f" not listed before ({served} listed again, after {progress.tally.listed} deals in"
+        f" {progress.pages} pages); the sweep stops here rather than ask for the same page"
+        " forever. Run it again later; if this persists, ask Close's support why its"
+        " opportunity list says more follow"
+    )
 
 
 def _total(page: Mapping[str, Any], listed: int) -> int:

@@ -31,6 +31,7 @@ from service.errors import CloseRateLimitedError, InvalidRulesError, QueueUnavai
 from service.events import Event, parse_close_time
 from service.rules import Rule, RuleSet
 from service.rules.cron import occurrences
+from service.sweeps.paging import PagingStalledError
 from service.sweeps.progress import Progress
 from service.sweeps.run import Sweeper, run_sweep
 
@@ -170,6 +171,13 @@ def _slice(
         wait = min(math.ceil(error.retry_after_sec) + 1, MAX_POSTPONE_SEC)
         _continue_later(store, rule.name, moment.isoformat(), part=part + 1, wait_sec=wait)
         return {"rate_limited": True, "wait_sec": wait}
+    except PagingStalledError as error:
+        # The job fails (RQ keeps it with the error); the checkpoint stays at the last page.
+        log.error(
+            "sweep_stalled",
+            extra={"sweep": rule.name, "at": moment.isoformat(), "error": str(error)},
+        )
+        raise
     if not progress.done:
         return {"continues": _next_slice(rule, store=store, moment=moment, part=part + 1)}
     return _finished(rule, store=store, moment=moment, progress=progress)

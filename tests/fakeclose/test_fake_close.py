@@ -346,3 +346,53 @@ def test_fake_metadata_endpoints_describe_the_organization(fake: FakeClose, api:
             for f in schema["fields"]
         ],
     )
+
+
+def test_fake_list_page_cap_serves_fewer_than_asked_and_has_more_tells_the_end(
+    fake: FakeClose, api: Api
+) -> None:
+    """Capped at 40 a page, a list asking 200 gets 40 with has_more true until the last
+    page, and paging by what was served reaches every deal once."""
+    ids = {fake.add_opportunity()["id"] for _ in range(90)}
+    fake.set_opportunity_listing(page_cap=40)
+    pages = [api.get("opportunity/", _limit=200, _skip=skip).json() for skip in (0, 40, 80)]
+
+    assert ([40, 40, 10], [True, True, False], 90) == (
+        [len(p["data"]) for p in pages],
+        [p["has_more"] for p in pages],
+        pages[0]["total_results"],
+    )
+    assert ids == {o["id"] for p in pages for o in p["data"]}
+
+
+def test_fake_list_without_custom_by_fields_lists_deals_without_custom_fields(
+    fake: FakeClose, api: Api
+) -> None:
+    """With custom fields not reachable through `_fields`, both `custom.cf_X` and `custom`
+    name nothing, so the listed deals come without their custom fields; a list without
+    `_fields` still brings them whole."""
+    field = fake.add_custom_field("Source")
+    fake.add_opportunity(**{f"custom.{field}": "Web"})
+    fake.set_opportunity_listing(custom_by_fields=False)
+    one = api.get("opportunity/", _fields=f"id,custom.{field}").json()["data"][0]
+    every = api.get("opportunity/", _fields="id,custom").json()["data"][0]
+    whole = api.get("opportunity/").json()["data"][0]
+
+    assert ([], [], "Web") == (
+        [k for k in one if k.startswith("custom.")],
+        [k for k in every if k.startswith("custom.")],
+        whole[f"custom.{field}"],
+    )
+
+
+def test_fake_list_custom_by_fields_by_default(fake: FakeClose, api: Api) -> None:
+    """By default `_fields` may name one custom field, or all of them with `custom`."""
+    source, segment = fake.add_custom_field("Source"), fake.add_custom_field("Segment")
+    fake.add_opportunity(**{f"custom.{source}": "Web", f"custom.{segment}": "SMB"})
+    one = api.get("opportunity/", _fields=f"id,custom.{source}").json()["data"][0]
+    every = api.get("opportunity/", _fields="id,custom").json()["data"][0]
+
+    assert ([f"custom.{source}"], {f"custom.{source}", f"custom.{segment}"}) == (
+        [k for k in one if k.startswith("custom.")],
+        {k for k in every if k.startswith("custom.")},
+    )

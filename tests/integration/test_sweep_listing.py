@@ -14,6 +14,7 @@ from service.adapters.close import CloseClient
 from service.fakeclose import FakeClose
 from service.fakeclose.aged import seed_aged
 from service.rules import load_rules
+from service.sweeps.paging import PagingStalledError
 from tests.integration.sweeps_support import (
     MOMENT,
     ListingRecorder,
@@ -96,6 +97,22 @@ def test_sweep_listing_asks_only_for_the_fields_rules_read(aged: FakeClose) -> N
     assert ["id", "date_created", "date_updated", "status_type", "value", "confidence"] == (
         fields.split(",")
     )
+
+
+def test_sweep_listing_asks_for_whole_deals_when_the_rule_reads_custom_fields(
+    aged: FakeClose,
+) -> None:
+    """Close documents `_fields` naming custom fields for leads only: a rule that reads one
+    lists whole deals, so no custom field can be missing from what it judges."""
+    aged.clear_requests()
+    rules = load_rules(
+        sweep_rules("{status_type: active}", condition="[{custom.Segment: {empty: true}}]"),
+        "rules/x.yaml",
+    )
+
+    list_sweep(aged, rules)
+
+    assert [] == [r.query for r in aged.requests_matching("GET", "opp") if "_fields" in r.query]
 
 
 @pytest.mark.parametrize(("owned", "pages"), [(200, [200]), (201, [200, 2])])
@@ -190,3 +207,62 @@ def test_sweep_listing_crowd_created_in_one_second_is_listed_whole(fake_close: F
 
     assert (set(ids), 450) == (set(recorder.listed), progress.tally.listed)
     assert [None, "100", "220"] == skips[:3]
+
+
+def test_sweep_listing_close_serving_fewer_than_asked_reaches_every_deal(
+    fake_close: FakeClose,
+) -> None:
+    """Close may serve fewer deals a page than `_limit` asks (its maximum varies by
+    resource): 130 deals at 40 a page are all listed, the run ending only when has_more
+    is false, and the pages after the first ask for what Close serves."""
+    ids = seed_aged(fake_close, count=400, now=MOMENT, seed=13)
+    for oppo_id in ids[:130]:
+        fake_close.store.opportunities[oppo_id]["user_id"] = "user_other"
+    fake_close.set_opportunity_listing(page_cap=40)
+    rules = load_rules(sweep_rules("{user_id: user_other}"), "rules/x.yaml")
+
+    progress, recorder = list_sweep(fake_close, rules)
+    limits = [r.query["_limit"] for r in fake_close.requests_matching("GET", "opportunity/")]
+
+    assert (set(ids[:130]), 130, True) == (
+        set(recorder.listed),
+        progress.tally.listed,
+        progress.done,
+    )
+    assert ["200", "40", "40", "40"] == limits
+
+
+def test_sweep_listing_crowd_in_one_second_with_close_serving_fewer_than_asked(
+    fake_close: FakeClose,
+) -> None:
+    """100 deals imported in one second, Close serving 40 a page: inside the crowd the
+    pages move on by half of what Close serves, and every deal is listed once."""
+    stamp = "2025-06-01T12:00:00.000000+00:00"
+    ids = [fake_close.add_opportunity(date_created=stamp)["id"] for _ in range(100)]
+    fake_close.set_opportunity_listing(page_cap=40)
+    rules = load_rules(sweep_rules("{status_type: active}"), "rules/x.yaml")
+
+    progress, recorder = list_sweep(fake_close, rules)
+    skips = [r.query.get("_skip") for r in fake_close.requests_matching("GET", "opportunity/")]
+
+    assert (set(ids), 100) == (set(recorder.listed), progress.tally.listed)
+    assert [None, "20", "40", "60"] == skips
+
+
+def test_sweep_listing_stops_with_an_error_when_more_pages_bring_nothing(
+    fake_close: FakeClose,
+) -> None:
+    """A Close that keeps answering has_more true with an empty page stops the run with an
+    error saying so after one such page, instead of asking again forever."""
+    fake_close.add_opportunity()
+    empty = {"data": [], "has_more": True}
+    fake_close.fail_next(1000, status=200, method="GET", path_prefix="opportunity/", body=empty)
+    rules = load_rules(sweep_rules("{status_type: active}"), "rules/x.yaml")
+
+    with pytest.raises(PagingStalledError) as stalled:
+        list_sweep(fake_close, rules)
+
+    assert 1 == len(fake_close.requests_matching("GET", "opportunity/"))
+    assert str(stalled.value).startswith(
+        "Close answered has_more=true to GET opportunity/ with a page listing no deal not"
+    )

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from service.events import Event
+from service.events import Event, swept_event
 from service.reconcile import (
     CHANGED_SINCE,
     NO_LONGER_CALLED_FOR,
@@ -135,6 +135,45 @@ def test_reconcile_unchanged_since_compares_date_updated() -> None:
     assert is_unchanged_since(event, {"date_updated": THEN})
     assert not is_unchanged_since(event, {"date_updated": LATER})
     assert not is_unchanged_since(event, {})
+
+
+def test_reconcile_swept_event_plans_again_from_the_deal_read_though_unchanged() -> None:
+    """A swept event's state is a listing, which may lack fields (custom fields): the plan
+    is made again from the deal read, even when its date_updated has not moved."""
+    rules = load_rules(
+        "rules:\n  - name: s\n    schedule: '0 6 * * *'\n    find: {status_type: active}\n"
+        "    if: [{custom.Source: {empty: true}}]\n    then: [{set: {custom.Source: Unknown}}]\n",
+        "rules/s.yaml",
+    )
+    listed = {"id": "oppo_1", "status_type": "active", "date_updated": THEN}
+    event = swept_event(listed, sweep="s", moment=datetime(2026, 11, 28, 6, tzinfo=UTC))
+    plan = make_plan(rules, event, metadata=None)
+
+    result = reconcile(
+        plan, event, {**listed, "custom.Source": "Web"}, ruleset=rules, metadata=None
+    )
+
+    assert {"custom.Source": "Unknown"} == plan.update
+    assert {} == result.update
+
+
+def test_reconcile_swept_event_keeps_what_the_sweep_worked_out_for_the_deal() -> None:
+    """`date_status_changed` is looked up by the sweep, never read with the deal: the plan
+    made again from the deal read still dates the win by it."""
+    rules = load_rules(
+        "timezone: America/New_York\nrules:\n  - name: s\n    schedule: '30 2 * * *'\n"
+        "    find: {status_type: won}\n    if: [{date_won: {empty: true}}]\n"
+        "    then: [{set: {date_won: 'date_of(date_status_changed, date_updated)'}}]\n",
+        "rules/s.yaml",
+    )
+    listed = {"id": "oppo_1", "status_type": "won", "date_won": None, "date_updated": THEN}
+    looked_up = {**listed, "date_status_changed": "2026-11-20T04:10:00+00:00"}
+    event = swept_event(looked_up, sweep="s", moment=datetime(2026, 11, 28, 7, 30, tzinfo=UTC))
+    plan = make_plan(rules, event, metadata=None)
+
+    result = reconcile(plan, event, listed, ruleset=rules, metadata=None)
+
+    assert {"date_won": "2026-11-19"} == result.update
 
 
 # -- dealkeeper's own earlier writes are not someone else's change --------------------------

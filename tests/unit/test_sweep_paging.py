@@ -3,11 +3,13 @@ listed, passes over the ones already listed, and backs into `_skip` only inside 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from service.sweeps.paging import Cursor, PagingError, advance, page_params, second_of
+from service.sweeps.progress import Progress
 
 
 def deal(number: int, created: str) -> dict[str, Any]:
@@ -104,3 +106,15 @@ def test_sweep_paging_cursor_round_trips_through_a_checkpoint() -> None:
     cursor = Cursor("2026-01-01T00:00:00+00:00", ("oppo_1", "oppo_2"))
 
     assert cursor == Cursor.from_dict(cursor.to_dict())
+
+
+def test_sweep_paging_page_size_close_serves_round_trips_through_a_checkpoint() -> None:
+    """The page size Close was found to serve is kept in the checkpoint, so a resumed run
+    asks for it (and backs off in a crowd by half of it); older checkpoints have none."""
+    progress = Progress(cursor=Cursor("2026-01-01T00:00:00+00:00", ("oppo_1",)), page_size=40)
+    older = {k: v for k, v in progress.to_dict().items() if k != "page_size"}
+
+    assert (40, None) == (
+        Progress.from_dict(json.loads(json.dumps(progress.to_dict()))).page_size,
+        Progress.from_dict(older).page_size,
+    )
