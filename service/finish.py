@@ -31,7 +31,13 @@ _LOG_EVENTS = {
     "stale": "plan_skipped",
     "own_change": "event_ignored",
     "opportunity_gone": "opportunity_gone",
+    # Close answered 200 without taking some fields (service/writecheck.py): a warning that
+    # names them, as the design's contract has it.
+    "not_taken": "write_not_taken",
 }
+# Outcomes of a PUT Close answered 200: the loop guard counts them, the lag is measured.
+WRITTEN = frozenset({"applied", "not_taken"})
+_WARNINGS = frozenset({"opportunity_gone", "not_taken"})
 
 
 def finish(
@@ -44,19 +50,25 @@ def finish(
     job_id: str | None = None,
     lock: OpportunityLock | None = None,
     also: Callable[[Any], None] | None = None,
+    not_taken: list[str] | None = None,
 ) -> Outcome:
     """Write the job's bookkeeping in one round trip (loop guard, lag, pending list, counts,
     Close's answers, history, `also`'s writes, the opportunity's lock given back), log the
-    one canonical line, and return the job's result."""
+    one canonical line, and return the job's result (`not_taken`: the fields Close answered
+    200 without taking)."""
     result = _result(outcome, event, plan)
+    if not_taken:
+        result["not_taken"] = list(not_taken)
     _write_bookkeeping(
         context, outcome, event=event, plan=plan, job_id=job_id, result=result, lock=lock, also=also
     )
     result["duration_ms"] = round((time.perf_counter() - started) * 1000, 2)
     extra = {**result, "dry_run": outcome == "dry_run"}
+    if "not_taken" in extra:
+        extra["fields"] = extra.pop("not_taken")
     if plan is not None and plan.reasons_not_fired:
         extra["not_fired"] = _not_fired(plan)
-    level = logging.WARNING if outcome == "opportunity_gone" else logging.INFO
+    level = logging.WARNING if outcome in _WARNINGS else logging.INFO
     log.log(level, _LOG_EVENTS[outcome], extra=extra)
     for hook in context.on_finish:
         hook(event, plan, result)
@@ -89,9 +101,11 @@ def _write_bookkeeping(
             lock.release_on(pipe)
         if also is not None:
             also(pipe)
-        if outcome == "applied" and plan is not None:
+        if outcome in WRITTEN and plan is not None:
             context.loop_guard.count(plan.opportunity_id, plan.update, target=pipe)
             context.stats.observe_lag_since(event.date_created, target=pipe)
+        if outcome == "not_taken":
+            context.stats.incr("writes_not_taken_total", target=pipe)
         if job_id is not None:
             remove_pending(pipe, event, job_id=job_id)
         context.stats.incr("events_total", target=pipe, outcome=outcome)

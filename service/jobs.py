@@ -30,7 +30,7 @@ from service.adapters.locks import OpportunityLock
 from service.adapters.loopguard import LoopGuard
 from service.adapters.metadata import MetadataCache
 from service.adapters.ordering import any_older, predecessors, read_older_on
-from service.adapters.ownwrites import OwnWrites
+from service.adapters.ownwrites import OwnWrites, Sent
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
@@ -47,6 +47,7 @@ from service.reconcile import OwnWrite, held_parts, reconcile, with_own_writes
 from service.rules import Metadata, Plan, RuleSet, make_plan
 from service.rules.texts import MAX_TEXT_CHARS
 from service.settings import Settings
+from service.writecheck import field_names, not_taken
 
 log = logging.getLogger("dealkeeper.jobs")
 # How long a job waits in-process for an older event of its opportunity that is running.
@@ -369,17 +370,20 @@ def _apply(
         job_id=job_id,
         lock=held.lock,
         also=written.bookkeeping,
+        not_taken=field_names(written.not_taken),
     )
 
 
 @dataclass(frozen=True)
 class Written:
-    """How a write ended: the plan as sent, the outcome, and what the job's final pipeline
-    is to record of it (when the receipt's write reached Close)."""
+    """How a write ended: the plan as sent, the outcome, what the job's final pipeline is
+    to record of it (when and what of the receipt's write Close took), and the keys Close
+    answered 200 without taking."""
 
     plan: Plan
     outcome: str
     bookkeeping: Callable[[Any], None] | None = None
+    not_taken: tuple[str, ...] = ()
 
 
 def _write(planned: Planned, *, event: Event, context: JobContext, held: Held) -> Written:
@@ -408,7 +412,25 @@ def _write(planned: Planned, *, event: Event, context: JobContext, held: Held) -
         )
     except CloseNotFoundError:
         return Written(plan, "opportunity_gone")
-    return Written(plan, "applied", receipt.landed_on(after.get("date_updated")))
+    return _answered(plan, receipt, before=current, after=after, metadata=planned.metadata)
+
+
+def _answered(
+    plan: Plan,
+    receipt: Sent,
+    *,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    metadata: Metadata | None,
+) -> Written:
+    """The write as Close's 200 shows it: applied, or not taken where Close ignored keys
+    (the receipt then keeps only what it took: the echo of the write shows nothing else)."""
+    missed = not_taken(plan.update, before=before, after=after, metadata=metadata)
+    if not missed:
+        return Written(plan, "applied", receipt.landed_on(after.get("date_updated")))
+    taken = {k: v for k, v in plan.update.items() if k not in missed}
+    landed = receipt.landed_on(after.get("date_updated"), taken=taken)
+    return Written(plan, "not_taken", landed, not_taken=missed)
 
 
 def _guard_against_loops(plan: Plan, *, context: JobContext, known: dict[str, int]) -> None:

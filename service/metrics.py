@@ -33,10 +33,11 @@ HELP = {
     "close_rate_limited_total": "Close answers that were 429 (rate limited).",
     "close_retries_total": "Attempts repeating a failed one (no answer, 429, 5xx), by method.",
     "jobs_parked_total": "Jobs parked after a permanent failure.",
+    "writes_not_taken_total": "Writes Close answered 200 without taking every field sent.",
     "event_lag_seconds": "From the event's time in Close to our write of its update.",
 }
 # Shown as 0 before the first increment, so alerts on them see a series from the start.
-ALWAYS_SHOWN = ("jobs_parked_total", "close_rate_limited_total")
+ALWAYS_SHOWN = ("jobs_parked_total", "close_rate_limited_total", "writes_not_taken_total")
 LAST_TIMES = {
     "last_webhook_at": ("last_webhook_timestamp_seconds", "When a webhook was last answered."),
     "last_close_call_at": ("last_close_call_timestamp_seconds", "When Close last answered us."),

@@ -40,9 +40,10 @@ local oldest = redis.call('ZPOPMIN', KEYS[1], math.max(excess, tonumber(ARGV[2])
 for i = 1, #oldest, 2 do redis.call('DEL', ARGV[3] .. oldest[i]) end
 return #oldest / 2
 """
-# What Close answered, by job outcome: a PUT was sent for these two only (4xx answers park
-# the job before it finishes; other outcomes make no call).
-CLOSE_STATUS_BY_OUTCOME = {"applied": 200, "opportunity_gone": 404}
+# What Close answered, by job outcome: a PUT was sent for these only (4xx answers park the
+# job before it finishes; other outcomes make no call). not_taken: a 200 that left some
+# fields as they were.
+CLOSE_STATUS_BY_OUTCOME = {"applied": 200, "not_taken": 200, "opportunity_gone": 404}
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class HistoryEntry:
     event_type: str  # "opportunity.updated"
     event_time: str  # ISO 8601: when the change happened in Close
     processed_at: float  # epoch seconds: when dealkeeper finished with it
-    outcome: str  # applied, dry_run, no_update, own_change, opportunity_gone, ...
+    outcome: str  # applied, not_taken, dry_run, no_update, own_change, opportunity_gone, ...
     fired: list[str] = field(default_factory=list)
     update: dict[str, Any] = field(default_factory=dict)
     close_status: int | None = None  # HTTP status of the PUT; None when nothing was sent
@@ -131,7 +132,7 @@ class History:
             processed_at=self._clock(),
             plan=plan,
             close_status=CLOSE_STATUS_BY_OUTCOME.get(outcome),
-            detail="dry run: nothing was sent to Close" if outcome == "dry_run" else "",
+            detail=_detail(outcome, result),
         )
 
     def record(self, entry: HistoryEntry, *, target: Any = None) -> bool:
@@ -177,6 +178,15 @@ class History:
             except (ValueError, TypeError):
                 continue
         return entries
+
+
+def _detail(outcome: str, result: Mapping[str, Any]) -> str:
+    if outcome == "dry_run":
+        return "dry run: nothing was sent to Close"
+    missed = result.get("not_taken")
+    if outcome == "not_taken" and isinstance(missed, list):
+        return f"Close answered 200 without taking: {', '.join(map(str, missed))}"
+    return ""
 
 
 def _text(member: Any) -> str:

@@ -5,7 +5,8 @@ Close tags every event caused through an API key with that key's `api_key_id`, b
 endpoint tells a key its own id (`GET /me/` names the user, not the key). So before each
 write we leave a receipt (opportunity, fields, values, when the event it answers happened,
 when we sent it); once Close has answered the write, the receipt also records when Close
-took it (the `date_updated` of its answer), with the job's other bookkeeping.
+took it (the `date_updated` of its answer), with the job's other bookkeeping, and, when
+Close answered 200 without taking some fields, keeps only the fields it took.
 
 An event with an api_key_id that shows exactly a receipt's changes, and nothing else, made
 at that moment, teaches us our key's id, kept in Redis for every process; from then on any
@@ -83,16 +84,28 @@ class Sent:
     key: str
     text: str
 
-    def landed_on(self, date_updated: Any) -> Callable[[Any], None] | None:
+    def landed_on(
+        self, date_updated: Any, *, taken: Mapping[str, Any] | None = None
+    ) -> Callable[[Any], None] | None:
         """What records, on the job's final pipeline, that Close took the write at its
         answer's `date_updated` (None when the answer carries none: the write then counts
-        as nobody's, and the people's side of the stale-write check stays safe)."""
-        try:
-            landed = parse_close_time(date_updated, what="date_updated").timestamp()
-        except ValueError:
-            return None
+        as nobody's, and the people's side of the stale-write check stays safe).
+
+        `taken`: the part of the update Close took, when it answered 200 without taking
+        the rest. The receipt then keeps only that part: the echo of the write shows no
+        more (an echo must show every field of a receipt to be recognised), and our own
+        writes replayed onto an event (service/reconcile.py) must not claim a value the
+        deal never held. A write Close took none of changed nothing: it landed at no
+        moment, and its answer's date_updated is someone else's change.
+        """
         data = json.loads(self.text)
-        data["landed_at"] = landed
+        if taken is not None:
+            data["update"] = dict(taken)
+        landed = _moment(date_updated) if taken is None or taken else None
+        if landed is not None:
+            data["landed_at"] = landed
+        elif taken is None:
+            return None
         text = _dumps(data)
         return lambda pipe: pipe.eval(_LANDED, 1, self.key, self.text, text)
 
@@ -170,6 +183,14 @@ class OwnWrites:
             self.connection.sadd(KNOWN_KEY, event.api_key_id)
             log.info("own_api_key_learned", extra={"api_key_id": event.api_key_id})
         return bool(matched)
+
+
+def _moment(date_updated: Any) -> float | None:
+    """Close's `date_updated` in epoch seconds; None when it does not read as one."""
+    try:
+        return parse_close_time(date_updated, what="date_updated").timestamp()
+    except ValueError:
+        return None
 
 
 def _landed_as(write: OwnWrite, event: Event) -> bool:

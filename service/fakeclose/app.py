@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 
 from service.fakeclose import activities, subscriptions
 from service.fakeclose.eventlog import as_seen_by, list_events
-from service.fakeclose.patch import PatchError
+from service.fakeclose.patch import PatchError, without_keys
 from service.fakeclose.queries import (
     BadQueryError,
     build_filters,
@@ -263,7 +263,8 @@ def opportunities() -> Response:
 
 @api.post("/opportunity/")
 def create_opportunity() -> Response:
-    event = _backend().store.create(_json_body(), _actor())
+    store = _backend().store
+    event = store.create(without_keys(_json_body(), store.ignored_writes), _actor())
     return jsonify(event["data"])
 
 
@@ -275,7 +276,9 @@ def get_opportunity(opportunity_id: str) -> Response:
 
 @api.put("/opportunity/<opportunity_id>/")
 def update_opportunity(opportunity_id: str) -> Response:
-    after, _ = _backend().store.update(opportunity_id, _json_body(), _actor())
+    store = _backend().store
+    body = without_keys(_json_body(), store.ignored_writes)
+    after, _ = store.update(opportunity_id, body, _actor())
     return jsonify(after)
 
 

@@ -62,6 +62,19 @@ def is_writable(key: str) -> bool:
     return key in STATUS_KEYS or key in _SCALAR_CHECKS or key.startswith("custom.")
 
 
+def without_keys(body: Mapping[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    """`body` without the keys that write one of `fields` (`custom.cf_X.add` writes
+    `custom.cf_X`): what a Close that ignores those fields acts on."""
+    return {k: v for k, v in body.items() if k not in fields and _field_of(k) not in fields}
+
+
+def _field_of(key: str) -> str:
+    if not key.startswith("custom."):
+        return key
+    ref, operation = _split_custom_key(key)
+    return f"custom.{ref}" if operation != "set" else key
+
+
 def apply_patch(
     current: Mapping[str, Any], body: Mapping[str, Any], *, catalog: Catalog, today: date
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
@@ -293,6 +293,13 @@ class FakeClose:
         delay = Delay(1, max_seconds, method, path_prefix, release=release)
         self.traffic.add_delay(delay)
         return Hold(delay.held, release)
+
+    def ignore_writes_to(self, fields: Iterable[str]) -> None:
+        """Answer API writes (POST, PUT) of these fields 200 without taking them, as Close
+        does with keys its validation does not know (`custom.cf_X` covers its `.add` and
+        `.remove`); an empty set takes every writable field again. People's edits in the
+        UI (user_update) still take them."""
+        self.store.ignored_writes = frozenset(fields)
 
     def set_rate_limit(
         self, limit: int, *, window_sec: float = 1.0, group: Group = "write"

@@ -100,6 +100,8 @@ class Store:
         self.opportunities: dict[str, dict[str, Any]] = {}
         self.events: list[dict[str, Any]] = []
         self.listeners: list[Callable[[dict[str, Any]], None]] = []
+        # Fields API writes are answered 200 without taking (FakeClose.ignore_writes_to).
+        self.ignored_writes: frozenset[str] = frozenset()
         self.default_pipeline_id = self.add_pipeline("Sales", DEFAULT_STATUSES)
 
     def now(self) -> datetime:

@@ -25,6 +25,7 @@ class Outcomes:
     already_correct: int = 0  # nothing left to write when the job re-read the deal
     dry_run: int = 0  # workers in dry-run mode logged the update instead of writing it
     gone: int = 0  # deleted before its job ran
+    not_taken: int = 0  # Close answered 200 without taking some fields
     failed: int = 0  # parked: `dealkeeper failed list`
     pending: int = 0  # not finished yet
 
@@ -51,6 +52,8 @@ def _count_written(found: Outcomes, outcome: str) -> None:
         found.updated += 1
     elif outcome == "dry_run":
         found.dry_run += 1
+    elif outcome == "not_taken":
+        found.not_taken += 1
     else:
         found.gone += 1
 
@@ -119,6 +122,11 @@ def _job_rows(correct_when_listed: int, outcomes: Outcomes) -> list[tuple[str, i
     optional = [
         ("logged (dry run)", outcomes.dry_run, "(DEALKEEPER_DRY_RUN: workers only log updates)"),
         ("gone", outcomes.gone, "(deleted before its job ran)"),
+        (
+            "not taken",
+            outcomes.not_taken,
+            "(Close answered 200 without taking some fields: `dealkeeper history OPPORTUNITY_ID`)",
+        ),
         ("not done yet", outcomes.pending, "(still queued: workers finish them in the background)"),
     ]
     return rows + [row for row in optional if row[1]]

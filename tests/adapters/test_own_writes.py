@@ -116,6 +116,25 @@ def test_an_answer_without_date_updated_records_no_landing(own: OwnWrites) -> No
     assert (None, None) == (sent.landed_on(None), sent.landed_on("not a time"))
 
 
+def test_a_receipt_keeps_only_what_close_took(own: OwnWrites, redis_client: redis.Redis) -> None:
+    """Close answered 200 without taking confidence: the receipt keeps the date, landed; a
+    write it took none of keeps nothing and landed at no moment."""
+    stamp = "2026-12-02T03:30:05.000000+00:00"
+    for oppo_id, taken in (("oppo_1", {"date_won": "2026-12-01"}), ("oppo_2", {})):
+        sent = own.expect(oppo_id, {"date_won": "2026-12-01", "confidence": 100}, event_at=EVENT_AT)
+        record = sent.landed_on(stamp, taken=taken)
+        assert record is not None
+        with redis_client.pipeline() as pipe:
+            record(pipe)
+            pipe.execute()
+
+    landed = datetime.fromisoformat(stamp).timestamp()
+    assert [
+        (OwnWrite({"date_won": "2026-12-01"}, EVENT_AT.timestamp(), landed),),
+        (OwnWrite({}, EVENT_AT.timestamp(), None),),
+    ] == [own.read("oppo_1"), own.read("oppo_2")]
+
+
 def test_the_echo_of_our_write_teaches_our_key(
     own: OwnWrites, close: FakeClose, redis_client: redis.Redis
 ) -> None:

@@ -249,6 +249,38 @@ def test_fake_read_only_and_unknown_keys_are_ignored(fake: FakeClose, api: Api) 
     assert (200, oppo, []) == (response.status_code, response.json(), fake.events)
 
 
+def test_fake_date_lost_is_only_in_answers_a_put_of_it_is_ignored(
+    fake: FakeClose, api: Api
+) -> None:
+    """date_lost is answered (null) but no PUT Close documents takes it: 200, unchanged."""
+    oppo = fake.add_opportunity()
+    response = api.put(_path(oppo), {"date_lost": "2026-11-28T03:30:00+00:00"})
+    assert (200, None, []) == (response.status_code, response.json()["date_lost"], fake.events)
+
+
+def test_fake_ignore_writes_to_drops_those_keys_of_api_writes_only(
+    fake: FakeClose, api: Api
+) -> None:
+    """Ignored fields (a custom field's .add too) are answered 200 untaken beside the others
+    taken; a person's edit in the UI still takes them; an empty set takes them again."""
+    tags = fake.add_custom_field(
+        "Tags", type="choices", accepts_multiple_values=True, choices=["A", "B"]
+    )
+    oppo = fake.add_opportunity(confidence=10)
+    fake.ignore_writes_to({"confidence", f"custom.{tags}"})
+    body = {"confidence": 90, f"custom.{tags}.add": "A", "value": 500}
+    answer = api.put(_path(oppo), body).json()
+    by_person = fake.user_update(oppo["id"], {"confidence": 20})
+    fake.ignore_writes_to(())
+    again = api.put(_path(oppo), {"confidence": 30}).json()
+    assert ((10, None, 500), ["date_updated", "value"], 20, 30) == (
+        (answer["confidence"], answer.get(f"custom.{tags}"), answer["value"]),
+        fake.events[0]["changed_fields"],
+        by_person and by_person["data"]["confidence"],
+        again["confidence"],
+    )
+
+
 def test_fake_put_that_changes_nothing_answers_200_without_an_event(
     fake: FakeClose, api: Api
 ) -> None:

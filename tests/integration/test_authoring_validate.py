@@ -101,6 +101,36 @@ def test_validate_prints_warnings_and_still_exits_0(tmp_path: Path) -> None:
     ) == (result.exit_code, result.output.splitlines())
 
 
+def test_validate_warns_of_a_field_no_documented_put_takes(tmp_path: Path) -> None:
+    """date_lost and pipeline_id load (Close returns them) but no PUT of Close's documents
+    takes them: each write is a warning where it is written; documented fields are not."""
+    path = rules_file(
+        tmp_path,
+        "rules:\n"
+        "  - name: lost\n"
+        "    if: [{status_type: lost}]\n"
+        "    then:\n"
+        "      - set: {confidence: 0, date_lost: '2026-11-28T03:30:00+00:00'}\n"
+        "      - unset: [pipeline_id]\n",
+    )
+
+    result = CliRunner().invoke(cli, ["validate", path])
+
+    assert (
+        0,
+        [
+            f"{path}:5:30: warning: rule 'lost' writes date_lost, which Close's documents do "
+            "not list among the fields a PUT takes: Close may answer 200 and leave it as it "
+            "was (dealkeeper then logs write_not_taken)",
+            f"{path}:6:17: warning: rule 'lost' writes pipeline_id, which Close's documents "
+            "do not list among the fields a PUT takes: Close may answer 200 and leave it as "
+            "it was (dealkeeper then logs write_not_taken); set status or status_id (a status "
+            "of that pipeline) instead",
+            f"ok: 1 rules in 1 files ({path}); 2 warnings",
+        ],
+    ) == (result.exit_code, result.output.splitlines())
+
+
 def test_validate_strict_fails_on_warnings(tmp_path: Path) -> None:
     """--strict turns warnings into a failing exit status."""
     result = CliRunner().invoke(cli, ["validate", "--strict", rules_file(tmp_path, CONFLICTING)])

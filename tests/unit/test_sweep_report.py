@@ -36,6 +36,24 @@ def test_sweep_report_counts_jobs_by_how_they_ended() -> None:
     assert Outcomes(updated=1, already_correct=2, failed=1, gone=1, pending=3) == found
 
 
+def test_sweep_report_counts_writes_close_did_not_take_apart_from_gone_deals() -> None:
+    """A write Close answered 200 without taking every field is neither updated nor gone,
+    and its row says where the fields are named."""
+    results = {"a": ("finished", {"outcome": "not_taken"})}
+    progress = Progress(total=1, tally=Tally(listed=1, matched=1, to_update=1))
+
+    found = count_outcomes(results, job_ids=list(results))
+    lines = format_summary(
+        RULE, moment=MOMENT, progress=progress, outcomes=found, filters={}, names={}
+    )
+
+    assert Outcomes(not_taken=1) == found
+    assert (
+        "  not taken              1  (Close answered 200 without taking some fields: "
+        "`dealkeeper history OPPORTUNITY_ID`)"
+    ) in lines
+
+
 def test_sweep_report_dry_run_table() -> None:
     """A dry run's table: listed of the total, matched, would update, already correct."""
     tally = Tally(listed=788, matched=639, to_update=600, already_correct=39)
