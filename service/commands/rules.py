@@ -17,6 +17,7 @@ from service.adapters.close import CloseClient
 from service.adapters.metadata import fetch_metadata
 from service.authoring.interactions import RuleWarning, find_interactions
 from service.authoring.online import check_against_close
+from service.authoring.unreported import find_unreported_changes
 from service.errors import InvalidRulesError, Problem
 from service.rules import Metadata, RuleSet, json_schema, load_rules_path, run_path
 from service.settings import DEFAULT_RULES_PATH, Settings
@@ -64,8 +65,9 @@ def metadata_from_close(settings: Settings) -> Metadata | None:
 def validate(path: str | None, online: bool, strict: bool) -> None:
     """Check rule files: exit 0 when all are good, else print file:line:column: message.
 
-    Warnings (two rules writing one field differently, a rule feeding another's condition)
-    are printed as file:line:column: warning: message and fail only with --strict.
+    Warnings (two rules writing one field differently, a rule feeding another's condition,
+    an update rule waiting on a custom-field change Close may never report) are printed as
+    file:line:column: warning: message and fail only with --strict.
     """
     target = rules_path(path)
     ruleset = load_or_exit(target)
@@ -73,7 +75,7 @@ def validate(path: str | None, online: bool, strict: bool) -> None:
     if online:
         with close_client(Settings.from_env(), needed_for="validate --online") as client:
             problems = check_against_close(ruleset, fetch_metadata(client))
-    warnings = find_interactions(ruleset)
+    warnings = [*find_interactions(ruleset), *find_unreported_changes(ruleset)]
     findings: list[Problem | RuleWarning] = [*problems, *warnings]
     for finding in sorted(findings, key=lambda f: (f.file, f.line, f.column, str(f))):
         click.echo(str(finding))
