@@ -396,3 +396,35 @@ def test_jobs_parked_or_retrying_older_events_do_not_hold_back_a_newer_one(
     assert (1, 1) == (queue.failed_job_registry.count, queue.scheduled_job_registry.count)
     state = fake_close.opportunity(parked["object_id"])
     assert ("2026-11-27", 100) == (state["date_won"], state["confidence"])
+
+
+def test_jobs_add_whose_answer_is_lost_is_applied_once(
+    fake_close: FakeClose,
+    queue: Queue,
+    work: Callable[..., None],
+    segment: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Close takes the `.add` and a gateway loses its answer (504): the job reads the deal
+    again instead of repeating the `.add`, ends applied, and nothing is parked or retried."""
+    caplog.set_level(logging.INFO)
+    oppo = fake_close.add_opportunity(value=500000, **{f"custom.{segment}": ["SMB"]})
+    raw = fake_close.user_update(oppo["id"], {"value": 1500000})
+    assert raw is not None
+    fake_close.fail_next(1, status=504, method="PUT", after_serving=True)
+
+    queue_event(raw, queue)
+    work()
+
+    sent = [(r.method, r.json) for r in fake_close.requests_matching(path_prefix="opportunity/")]
+    assert (
+        [("GET", None), ("PUT", {f"custom.{segment}.add": "Enterprise"}), ("GET", None)],
+        ["SMB", "Enterprise"],
+        (0, 0),
+        ["applied"],
+    ) == (
+        sent,
+        fake_close.opportunity(oppo["id"])[f"custom.{segment}"],
+        (queue.failed_job_registry.count, queue.scheduled_job_registry.count),
+        [getattr(line, "outcome") for line in plan_lines(caplog)],  # noqa: B009 - set through `extra=`
+    )
