@@ -40,6 +40,7 @@ class Event:
     request_id: str | None = None
     subscription_id: str | None = None
     sweep: str | None = None  # the sweep rule whose run made this event (action "swept")
+    organization_id: str | None = None  # the Close organization the object belongs to
 
     @property
     def name(self) -> str:
@@ -85,6 +86,7 @@ class Event:
             "request_id": self.request_id,
             "subscription_id": self.subscription_id,
             **({"sweep": self.sweep} if self.sweep is not None else {}),
+            **({"organization_id": self.organization_id} if self.organization_id else {}),
         }
 
 
@@ -141,6 +143,7 @@ def event_from_dict(raw: Mapping[str, Any], *, subscription_id: str | None = Non
         subscription_id=subscription_id
         or _optional_str(raw.get("subscription_id"), "subscription_id"),
         sweep=_sweep(raw),
+        organization_id=_optional_str(raw.get("organization_id"), "organization_id"),
     )
 
 

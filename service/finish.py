@@ -31,7 +31,9 @@ _LOG_EVENTS = {
     "stale": "plan_skipped",
     "own_change": "event_ignored",
     "opportunity_gone": "opportunity_gone",
+    "other_organization": "event_of_other_organization",
 }
+_WARNINGS = frozenset({"opportunity_gone", "other_organization"})
 
 
 def finish(
@@ -56,7 +58,7 @@ def finish(
     extra = {**result, "dry_run": outcome == "dry_run"}
     if plan is not None and plan.reasons_not_fired:
         extra["not_fired"] = _not_fired(plan)
-    level = logging.WARNING if outcome == "opportunity_gone" else logging.INFO
+    level = logging.WARNING if outcome in _WARNINGS else logging.INFO
     log.log(level, _LOG_EVENTS[outcome], extra=extra)
     for hook in context.on_finish:
         hook(event, plan, result)
