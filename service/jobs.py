@@ -219,7 +219,7 @@ def _other_organization(event: Event, context: JobContext) -> dict[str, Any] | N
     """For an event of an organization our key does not belong to (queued before the web
     knew ours), what to log instead of reading or writing anything; None for ours."""
     known = frozenset() if context.organization is None else context.organization.known
-    reason = refusal(event.organization_id, known)
+    reason = refusal(event, known)
     if reason is None:
         return None
     return {

@@ -175,7 +175,7 @@ def _check_organization(event: Event, intake: Intake) -> None:
     with one of our keys, so it is no forgery (not 401) and its body is sound (not 400),
     but this service does not serve that organization. Close retries it like any refusal,
     and pauses a subscription whose deliveries all fail for three days."""
-    reason = refusal(event.organization_id, intake.organizations.current())
+    reason = refusal(event, intake.organizations.current())
     if reason is not None:
         raise WebhookRejectedError(reason, status=403)
 

@@ -28,6 +28,7 @@ import redis
 
 from service.adapters.close import CloseAPI
 from service.errors import CloseAPIError, CloseUnavailableError
+from service.events import Event
 
 log = logging.getLogger("dealkeeper.organization")
 ORGANIZATIONS_KEY = "dk:close:organizations"
@@ -54,15 +55,17 @@ def organizations_of(me: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(i for i in found if isinstance(i, str) and i)
 
 
-def refusal(event_organization: str | None, known: frozenset[str]) -> str | None:
-    """Why an event of `event_organization` is not ours, or None to accept it (ours, or
-    either side unknown)."""
-    if not event_organization or not known or event_organization in known:
+def refusal(event: Event, known: frozenset[str]) -> str | None:
+    """Why the event is not ours to serve, naming the subscription it came through; None
+    to accept it (ours, or either side unknown)."""
+    organization = event.organization_id
+    if not organization or not known or organization in known:
         return None
+    through = f" (webhook subscription {event.subscription_id})" if event.subscription_id else ""
     return (
-        f"event of organization {event_organization}, but CLOSE_API_KEY belongs to "
-        f"{', '.join(sorted(known))}: a key in CLOSE_WEBHOOK_SECRET is of another "
-        "organization's webhook subscription (remove it)"
+        f"event of organization {organization}{through}, but CLOSE_API_KEY belongs to "
+        f"{', '.join(sorted(known))}: CLOSE_WEBHOOK_SECRET holds that subscription's "
+        "signature key; remove it"
     )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 import redis
@@ -18,6 +20,7 @@ from service.adapters.organization import (
     organizations_of,
     refusal,
 )
+from service.events import Event
 from service.fakeclose import FakeClose
 from service.fakeclose.store import ORGANIZATION_ID
 
@@ -55,7 +58,12 @@ def test_refusal_only_when_both_sides_are_known_and_differ(
     event_organization: str | None, known: frozenset[str], refused: bool
 ) -> None:
     """Unknown on either side means accepted, as before the check existed."""
-    assert refused == (refusal(event_organization, known) is not None)
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    event = Event("ev_1", "opportunity", "updated", "oppo_1", moment, moment)
+
+    assert refused == (
+        refusal(replace(event, organization_id=event_organization), known) is not None
+    )
 
 
 def test_watch_that_cannot_ask_close_keeps_quiet_until_it_is_time_to_ask_again(

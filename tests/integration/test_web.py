@@ -520,9 +520,9 @@ def test_web_event_of_another_organization_is_refused_with_403(
 
     [line] = [r for r in caplog.records if r.getMessage() == "webhook_rejected"]
     reason = (
-        f"event of organization orga_other, but CLOSE_API_KEY belongs to {organization_known}: "
-        "a key in CLOSE_WEBHOOK_SECRET is of another organization's webhook subscription "
-        "(remove it)"
+        "event of organization orga_other (webhook subscription whsub_1), but CLOSE_API_KEY "
+        f"belongs to {organization_known}: CLOSE_WEBHOOK_SECRET holds that subscription's "
+        "signature key; remove it"
     )
     assert (403, reason, True) == (
         response.status_code,
