@@ -47,6 +47,7 @@ class Event:
     # The object's key (payload_key) was null or absent: its data and previous_data are
     # empty because nobody knows them, not because the opportunity is empty.
     payload_missing: bool = False
+    organization_id: str | None = None  # the Close organization the object belongs to
 
     @property
     def name(self) -> str:
@@ -99,6 +100,7 @@ class Event:
             "request_id": self.request_id,
             "subscription_id": self.subscription_id,
             **({"sweep": self.sweep} if self.sweep is not None else {}),
+            **({"organization_id": self.organization_id} if self.organization_id else {}),
         }
 
 
@@ -157,6 +159,7 @@ def event_from_dict(raw: Mapping[str, Any], *, subscription_id: str | None = Non
         or _optional_str(raw.get("subscription_id"), "subscription_id"),
         sweep=_sweep(raw),
         payload_missing=raw.get(_payload_key(action)) is None,
+        organization_id=_optional_str(raw.get("organization_id"), "organization_id"),
     )
 
 

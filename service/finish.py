@@ -34,10 +34,11 @@ _LOG_EVENTS = {
     # Close answered 200 without taking some fields (service/writecheck.py): a warning that
     # names them, as the design's contract has it.
     "not_taken": "write_not_taken",
+    "other_organization": "event_of_other_organization",
 }
 # Outcomes of a PUT Close answered 200: the loop guard counts them, the lag is measured.
 WRITTEN = frozenset({"applied", "not_taken"})
-_WARNINGS = frozenset({"opportunity_gone", "not_taken"})
+_WARNINGS = frozenset({"opportunity_gone", "not_taken", "other_organization"})
 
 
 def finish(

@@ -30,6 +30,7 @@ from service.adapters.locks import OpportunityLock
 from service.adapters.loopguard import LoopGuard
 from service.adapters.metadata import MetadataCache
 from service.adapters.ordering import any_older, predecessors, read_older_on
+from service.adapters.organization import OrganizationWatch, refusal
 from service.adapters.ownwrites import OwnWrites, Sent
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
@@ -76,6 +77,9 @@ class JobContext:
     lock_wait_sec: float = defaults.OPPORTUNITY_LOCK_WAIT_SEC
     job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC
     catchup_interval_sec: int = 0  # 0: no automatic catch-up from this process
+    # The organization CLOSE_API_KEY belongs to, learnt by the worker's maintenance (None:
+    # no key to ask with, or a context built by hand; events are then not checked).
+    organization: OrganizationWatch | None = None
     # Called with (event, plan or None, outcome) after every event.
     on_finish: list[Callable[[Event, Plan | None, Outcome], None]] = field(default_factory=list)
     # Called with (pipeline, event, plan or None, outcome) to add their writes (history) to
@@ -141,6 +145,8 @@ def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
         job_timeout_sec=settings.tuning.job_timeout_sec,
         catchup_interval_sec=settings.tuning.catchup_interval_sec,
     )
+    if settings.close_api_key:
+        context.organization = OrganizationWatch(connection, close)
     context.finish_writers.append(History(connection).record_finished)
     return context
 
@@ -193,6 +199,10 @@ def _process(event: Event, *, job_id: str | None) -> Outcome | Retry:
 def handle_event(event: Event, *, context: JobContext, job_id: str | None = None) -> Outcome:
     """Decide and, when needed, make the one call for this event."""
     started = time.perf_counter()
+    refused = _other_organization(event, context)
+    if refused is not None:
+        with logs.bound(**refused):  # on finish's one line, `event_of_other_organization`
+            return finish(context, "other_organization", started, event=event, job_id=job_id)
     if context.own_writes.is_own(event):
         return finish(context, "own_change", started, event=event, job_id=job_id)
     planned = plan_event(event, context=context)
@@ -204,6 +214,20 @@ def handle_event(event: Event, *, context: JobContext, job_id: str | None = None
         return _apply(
             planned, event=event, context=context, started=started, job_id=job_id, held=held
         )
+
+
+def _other_organization(event: Event, context: JobContext) -> dict[str, Any] | None:
+    """For an event of an organization our key does not belong to (queued before the web
+    knew ours), what to log instead of reading or writing anything; None for ours."""
+    known = frozenset() if context.organization is None else context.organization.known
+    reason = refusal(event, known)
+    if reason is None:
+        return None
+    return {
+        "organization_id": event.organization_id,
+        "known_organizations": sorted(known),
+        "reason": reason,
+    }
 
 
 @contextmanager

@@ -51,6 +51,30 @@ def written_field(key: str) -> str:
     return "status_id" if key == "status" else key
 
 
+def is_list_edit(key: str) -> bool:
+    """True for a PUT body key that adds or removes one value of a list (`custom.cf_x.add`)."""
+    return key.startswith("custom.") and key.endswith((".add", ".remove"))
+
+
+def not_yet_taken(update: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
+    """What of `update`, sent once with an answer lost, is still to send to the deal as
+    `current` shows it. A list edit shows: an `.add` whose value the deal holds, a `.remove`
+    whose value it lacks. When every list edit shows, Close took the PUT, and it takes a
+    PUT whole: nothing is left (sending its values again could undo a change made since).
+    Otherwise the edits that do not show go again with the values set beside them, which
+    are idempotent (what a repeated `.add` does, Close does not say)."""
+    edits = {key: value for key, value in update.items() if is_list_edit(key)}
+    untaken = {key: value for key, value in edits.items() if not _shows(key, value, current)}
+    if edits and not untaken:
+        return {}
+    return {key: value for key, value in update.items() if key not in edits or key in untaken}
+
+
+def _shows(key: str, value: Any, current: Mapping[str, Any]) -> bool:
+    held = holds_value(as_list(current.get(written_field(key))), value)
+    return held == key.endswith(".add")
+
+
 def is_unchanged_since(event: Event, current: Mapping[str, Any]) -> bool:
     """True when the opportunity was not updated after the state the event carries."""
     then, now = _stamp(event.data), _stamp(current)

@@ -26,6 +26,9 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
+# Close's own client repeats 502 and 504 only for GET (closeio-api). Our one write is a PUT:
+# setting fields to values is idempotent, and CloseClient.update_opportunity reads the deal
+# again before repeating one that adds or removes a list value (`.add`/`.remove`).
 IDEMPOTENT_METHODS = frozenset({"GET", "PUT", "DELETE", "HEAD"})
 # Added on top of the server's wait so workers told the same reset do not return in lockstep.
 RATE_LIMIT_JITTER_SEC = 0.25

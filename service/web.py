@@ -19,6 +19,7 @@ from rq import Queue
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from service import defaults, jsonbody, logs, metrics, signatures
+from service.adapters.organization import KnownOrganizations, refusal
 from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
@@ -39,6 +40,7 @@ class Intake:
     queue: Queue
     stats: Stats
     rules: RulesHolder
+    organizations: KnownOrganizations
     clock: Callable[[], float] = time.time
     budget: RejectionBudget = field(default_factory=RejectionBudget)
 
@@ -58,6 +60,7 @@ def create_app(
         rules=RulesHolder(
             settings.rules_path, check_interval_sec=defaults.RULES_CHECK_INTERVAL_SEC
         ),
+        organizations=KnownOrganizations(connection),
         clock=clock,
     )
     app = Flask("service")
@@ -82,6 +85,7 @@ def _add_routes(app: Flask, intake: Intake) -> None:
         _verify(body, intake)
         event = _parse(body)
         logs.bind(event_id=event.id, object_id=event.object_id, action=event.action)
+        _check_organization(event, intake)
         return _accept(event, intake)
 
     @app.get("/healthz")
@@ -164,6 +168,16 @@ def _parse(body: bytes) -> Event:
         return event_from_envelope(payload)
     except EnvelopeError as error:
         raise WebhookRejectedError(f"not a Close event: {error}", status=400) from None
+
+
+def _check_organization(event: Event, intake: Intake) -> None:
+    """403 for an event of an organization CLOSE_API_KEY does not belong to: it is signed
+    with one of our keys, so it is no forgery (not 401) and its body is sound (not 400),
+    but this service does not serve that organization. Close retries it like any refusal,
+    and pauses a subscription whose deliveries all fail for three days."""
+    reason = refusal(event, intake.organizations.current())
+    if reason is not None:
+        raise WebhookRejectedError(reason, status=403)
 
 
 def _accept(event: Event, intake: Intake) -> tuple[Response, int]:

@@ -69,11 +69,15 @@ class DealkeeperWorker(SteadyWorker):
     plans_sweeps = False  # make_worker turns it on when a Close key lets sweeps list deals
 
     def run_maintenance_tasks(self) -> None:
-        """RQ's maintenance (at start, then every maintenance interval), and the sweeps due
-        soon scheduled, once across all workers (service/sweeps/schedule.py)."""
+        """RQ's maintenance (at start, then every maintenance interval), the sweeps due
+        soon scheduled, once across all workers (service/sweeps/schedule.py), and the
+        organization of CLOSE_API_KEY asked of Close when due (adapters/organization.py)."""
         super().run_maintenance_tasks()
+        context = jobs.installed()
         if self.plans_sweeps:
-            sweeps.plan_safely(jobs.installed().rules, store=SweepStore(self.connection))
+            sweeps.plan_safely(context.rules, store=SweepStore(self.connection))
+        if context.organization is not None:
+            context.organization.refresh_if_due()
 
 
 def make_worker(settings: Settings, *, name: str | None = None) -> DealkeeperWorker:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from service.authoring.interactions import find_interactions
+from service.authoring.unreported import find_unreported_changes
 from service.rules import Rule, json_schema, load_rules, load_rules_path, run_path, spec
 from service.rules.loader import is_rule_file
 from service.rules.model import Position
@@ -143,6 +144,12 @@ def test_shipped_examples_every_rule_has_a_test(recipe: Path) -> None:
 def test_shipped_examples_combine_without_warnings() -> None:
     """All recipes loaded together validate without a conflict or ping-pong warning."""
     assert [] == [str(w) for w in find_interactions(load_rules_path(EXAMPLES))]
+
+
+@pytest.mark.parametrize("path", [RULES, EXAMPLES], ids=str)
+def test_shipped_rules_wait_on_no_change_close_may_not_report(path: Path) -> None:
+    """No shipped rule fires on updates only through a custom field reported as changed."""
+    assert [] == [str(w) for w in find_unreported_changes(load_rules_path(path))]
 
 
 @pytest.mark.parametrize(

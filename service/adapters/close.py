@@ -14,6 +14,7 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import quote
@@ -28,6 +29,7 @@ from service.adapters.replies import (
 )
 from service.adapters.transport import NoReplyError, Reply, Transport
 from service.errors import CloseNotFoundError, CloseUnavailableError
+from service.reconcile import is_list_edit, not_yet_taken
 from service.retry import (
     Decision,
     RateLimitInfo,
@@ -199,12 +201,23 @@ class CloseClient:
     def update_opportunity(
         self, opportunity_id: str, update: Mapping[str, Any], *, tz_offset_hours: float | None
     ) -> dict[str, Any]:
-        """PUT opportunity/<id>/ with x-tz-offset (Close's "today" for date_won) when given."""
+        """PUT opportunity/<id>/ with x-tz-offset (Close's "today" for date_won) when given.
+
+        A PUT is repeated after a timeout or a 5xx, which Close may answer after taking it
+        (Close's own client repeats 502 and 504 only for GET). Setting fields to values is
+        idempotent: a repeat leaves the deal as the first PUT did. An `.add` or `.remove`
+        is not known to be (Close does not say what a second `.add` of a value does), so
+        before repeating one the deal is read again and the edits it shows are left out.
+        """
         headers = (
             {} if tz_offset_hours is None else {"x-tz-offset": format_tz_offset(tz_offset_hours)}
         )
         path = opportunity_path(opportunity_id)
-        return self._request_object("PUT", path, json_body=dict(update), headers=headers)
+        body = dict(update)
+        reread = None
+        if any(is_list_edit(key) for key in body):
+            reread = partial(self.get_opportunity, opportunity_id)
+        return self._request_object("PUT", path, json_body=body, headers=headers, reread=reread)
 
     def list_opportunity_statuses(self) -> list[dict[str, Any]]:
         """Every page of GET status/opportunity/."""
@@ -249,7 +262,10 @@ class CloseClient:
         params: Mapping[str, str] | None = None,
         json_body: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
+        reread: Callable[[], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """`reread`: for a write that must not be repeated blindly, reads the object again
+        before a repeat; the list edits it shows are not sent again."""
         attempt = 0
         while True:
             attempt += 1
@@ -268,6 +284,13 @@ class CloseClient:
                 ) from failure
             _log_retry(method, path, response, attempt, decision.sec)
             self._sleep(decision.sec)
+            # A 429 was not processed; any other failure may have come after Close took it.
+            if reread is not None and json_body is not None and _may_have_landed(response):
+                current = reread()
+                json_body = not_yet_taken(json_body, current)
+                if not json_body:
+                    log.info("close_write_found_taken", extra={"method": method, "path": path})
+                    return current
 
     def _send(
         self,
@@ -399,6 +422,10 @@ def close_api_for(settings: Settings, **options: Any) -> CloseAPI:
         return DryRunClose()
     client = CloseClient.from_settings(settings, **options)
     return DryRunClose(reader=client) if settings.dry_run else client
+
+
+def _may_have_landed(response: Reply | None) -> bool:
+    return response is None or response.status != 429
 
 
 def _log_retry(

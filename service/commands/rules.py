@@ -17,6 +17,7 @@ from service.adapters.close import CloseClient
 from service.adapters.metadata import fetch_metadata
 from service.authoring.interactions import RuleWarning, find_interactions
 from service.authoring.online import check_against_close
+from service.authoring.unreported import find_unreported_changes
 from service.authoring.writability import find_undocumented_writes
 from service.errors import InvalidRulesError, Problem
 from service.rules import Metadata, RuleSet, json_schema, load_rules_path, run_path
@@ -66,7 +67,8 @@ def validate(path: str | None, online: bool, strict: bool) -> None:
     """Check rule files: exit 0 when all are good, else print file:line:column: message.
 
     Warnings (two rules writing one field differently, a rule feeding another's condition,
-    a write of a field no PUT of Close's documents takes) are printed as
+    a write of a field no PUT of Close's documents takes, an update rule waiting on a
+    custom-field change Close may never report) are printed as
     file:line:column: warning: message and fail only with --strict.
     """
     target = rules_path(path)
@@ -75,7 +77,11 @@ def validate(path: str | None, online: bool, strict: bool) -> None:
     if online:
         with close_client(Settings.from_env(), needed_for="validate --online") as client:
             problems = check_against_close(ruleset, fetch_metadata(client))
-    warnings = [*find_interactions(ruleset), *find_undocumented_writes(ruleset)]
+    warnings = [
+        *find_interactions(ruleset),
+        *find_undocumented_writes(ruleset),
+        *find_unreported_changes(ruleset),
+    ]
     findings: list[Problem | RuleWarning] = [*problems, *warnings]
     for finding in sorted(findings, key=lambda f: (f.file, f.line, f.column, str(f))):
         click.echo(str(finding))

@@ -2,6 +2,7 @@
 
 Every request is recorded first, then may be delayed, then must authenticate, then may be
 answered by an injected fault, then counts against its key's rate limit, then is served.
+A fault or delay `after_serving` acts on the answer of a request that was served.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from service.fakeclose.store import (
     Store,
     new_id,
 )
-from service.fakeclose.traffic import RecordedRequest, Traffic, group_of
+from service.fakeclose.traffic import Fault, RecordedRequest, Traffic, group_of
 
 API_PREFIX = "/api/v1/"
 OPPORTUNITY_FILTERS = frozenset(
@@ -104,7 +105,9 @@ def _gatekeeper() -> Response | None:
         RecordedRequest(request.method, path, dict(request.args.items()), body, headers)
     )
     delay = backend.traffic.take_delay(request.method, path)
-    if delay is not None:
+    if delay is not None and delay.after_serving:
+        g.late_delay = delay
+    elif delay is not None:
         delay.hold(backend.stopping)
     auth = request.authorization
     key = auth.username if auth is not None and auth.type == "basic" else None
@@ -112,12 +115,18 @@ def _gatekeeper() -> Response | None:
         return _error("Unauthorized", 401)
     g.api_key_id = backend.api_keys[str(key)]
     fault = backend.traffic.take_fault(request.method, path)
-    if fault is not None:
-        response = jsonify(fault.body if fault.body is not None else {"error": "Injected fault"})
-        response.status_code = fault.status
-        response.headers.update(fault.headers)
-        return response
+    if fault is not None and fault.after_serving:
+        g.late_fault = fault
+    elif fault is not None:
+        return _fault_response(fault)
     return _count_rate(backend, g.api_key_id)
+
+
+def _fault_response(fault: Fault) -> Response:
+    response = jsonify(fault.body if fault.body is not None else {"error": "Injected fault"})
+    response.status_code = fault.status
+    response.headers.update(fault.headers)
+    return response
 
 
 def _count_rate(backend: Backend, api_key_id: str) -> Response | None:
@@ -137,6 +146,11 @@ def _count_rate(backend: Backend, api_key_id: str) -> Response | None:
 
 
 def _finish(response: Response) -> Response:
+    late_fault, late_delay = g.get("late_fault"), g.get("late_delay")
+    if late_fault is not None:
+        response = _fault_response(late_fault)  # served, but the answer is lost
+    if late_delay is not None:
+        late_delay.hold(_backend().stopping)
     _backend().traffic.answered(request.method, response.status_code)
     state = g.get("rate_limit")
     if state is not None:

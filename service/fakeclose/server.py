@@ -261,9 +261,12 @@ class FakeClose:
         path_prefix: str | None = None,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
+        after_serving: bool = False,
     ) -> None:
-        """Answer the next `count` matching (authenticated) requests with `status`."""
-        fault = Fault(count, status, method, path_prefix, body, dict(headers or {}))
+        """Answer the next `count` matching (authenticated) requests with `status`
+        (`after_serving`: serve them first, then answer with `status`: a write that landed
+        and whose answer was lost)."""
+        fault = Fault(count, status, method, path_prefix, body, dict(headers or {}), after_serving)
         self.traffic.add_fault(fault)
 
     def delay_next(
@@ -274,10 +277,13 @@ class FakeClose:
         method: str | None = None,
         path_prefix: str | None = None,
         ahead: bool = False,
+        after_serving: bool = False,
     ) -> None:
         """Hold the next `count` matching requests `seconds` before answering them (`ahead`:
-        these first, before delays asked for earlier, such as a standing latency)."""
-        self.traffic.add_delay(Delay(count, seconds, method, path_prefix), ahead=ahead)
+        these first, before delays asked for earlier, such as a standing latency;
+        `after_serving`: serve them at once and hold only the answer)."""
+        delay = Delay(count, seconds, method, path_prefix, after_serving=after_serving)
+        self.traffic.add_delay(delay, ahead=ahead)
 
     def hold_next(
         self,

@@ -30,7 +30,9 @@ class RecordedRequest:
 
 @dataclass
 class Fault:
-    """Answer the next `count` matching requests with this status instead of serving them."""
+    """Answer the next `count` matching requests with this status instead of serving them
+    (`after_serving`: serve them first, then answer with this status: the write landed but
+    its answer was lost, as behind a gateway that gave up with a 502 or 504)."""
 
     count: int
     status: int
@@ -38,12 +40,14 @@ class Fault:
     path_prefix: str | None = None
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
+    after_serving: bool = False
 
 
 @dataclass
 class Delay:
     """Hold the next `count` matching requests for `seconds` before serving them (or, with
-    `release`, until it is set, for at most `seconds`)."""
+    `release`, until it is set, for at most `seconds`; `after_serving`: serve them first and
+    hold only the answer, so a client's read timeout ends a write that has landed)."""
 
     count: int
     seconds: float
@@ -51,6 +55,7 @@ class Delay:
     path_prefix: str | None = None
     release: threading.Event | None = None
     held: threading.Event = field(default_factory=threading.Event)  # set once one is held
+    after_serving: bool = False
 
     def hold(self, stopping: threading.Event) -> None:
         """Hold the request in hand; the fake stopping cuts it short."""

@@ -402,3 +402,112 @@ def test_close_api_for_picks_the_client_the_settings_ask_for() -> None:
     assert (DryRunClose, DryRunClose, CloseClient) == (type(offline), type(forced), type(real))
     assert isinstance(real, CloseClient)
     real.close()
+
+
+def _list_edits(fake: FakeClose) -> list[tuple[str, object]]:
+    """Method and body of every request, so a repeated `.add`/`.remove` shows."""
+    return [(r.method, r.json) for r in fake.requests]
+
+
+def _tags(fake: FakeClose) -> str:
+    return fake.add_custom_field(
+        "Tags", type="choices", accepts_multiple_values=True, choices=["Big deal", "Stale"]
+    )
+
+
+@pytest.mark.parametrize(
+    "lose_the_answer",
+    [
+        lambda fake: fake.fail_next(1, status=504, method="PUT", after_serving=True),
+        lambda fake: fake.fail_next(1, status=502, method="PUT", after_serving=True),
+        lambda fake: fake.delay_next(1, 10.0, method="PUT", after_serving=True),
+    ],
+    ids=["504", "502", "read-timeout"],
+)
+def test_client_add_whose_answer_is_lost_is_not_sent_again(
+    fake_close: FakeClose,
+    make_client: Callable[..., CloseClient],
+    lose_the_answer: Callable[[FakeClose], None],
+) -> None:
+    """Close took the `.add` but its answer was lost: the deal is read again, shows the
+    value, and the `.add` is not repeated (Close does not say what a second one does); the
+    deal as read is the answer."""
+    tags = _tags(fake_close)
+    oppo = fake_close.add_opportunity()
+    lose_the_answer(fake_close)
+    body = {f"custom.{tags}.add": "Big deal"}
+
+    after = make_client(read_timeout_sec=1.0).update_opportunity(
+        oppo["id"], body, tz_offset_hours=None
+    )
+
+    assert ([("PUT", body), ("GET", None)], ["Big deal"], ["Big deal"]) == (
+        _list_edits(fake_close),
+        fake_close.opportunity(oppo["id"])[f"custom.{tags}"],
+        after[f"custom.{tags}"],
+    )
+
+
+def test_client_remove_whose_answer_is_lost_is_not_sent_again(
+    fake_close: FakeClose, client: CloseClient
+) -> None:
+    """A `.remove` Close took (the value is gone when read again) is not repeated."""
+    tags = _tags(fake_close)
+    oppo = fake_close.add_opportunity(**{f"custom.{tags}": ["Big deal", "Stale"]})
+    fake_close.fail_next(1, status=504, method="PUT", after_serving=True)
+    body = {f"custom.{tags}.remove": "Stale"}
+
+    client.update_opportunity(oppo["id"], body, tz_offset_hours=None)
+
+    assert ([("PUT", body), ("GET", None)], ["Big deal"]) == (
+        _list_edits(fake_close),
+        fake_close.opportunity(oppo["id"])[f"custom.{tags}"],
+    )
+
+
+def test_client_add_not_taken_is_sent_again_with_the_sets_beside_it(
+    fake_close: FakeClose, client: CloseClient
+) -> None:
+    """A 504 before Close took anything: the deal read again lacks the value, so the whole
+    body goes again, once."""
+    tags = _tags(fake_close)
+    oppo = fake_close.add_opportunity(confidence=10)
+    fake_close.fail_next(1, status=504, method="PUT")
+    body = {f"custom.{tags}.add": "Big deal", "confidence": 90}
+
+    client.update_opportunity(oppo["id"], body, tz_offset_hours=None)
+
+    state = fake_close.opportunity(oppo["id"])
+    assert ([("PUT", body), ("GET", None), ("PUT", body)], ["Big deal"], 90) == (
+        _list_edits(fake_close),
+        state[f"custom.{tags}"],
+        state["confidence"],
+    )
+
+
+def test_client_set_whose_answer_is_lost_is_sent_again_as_is(
+    fake_close: FakeClose, client: CloseClient
+) -> None:
+    """Setting fields to values is idempotent: repeated without reading the deal first."""
+    oppo = fake_close.add_opportunity(confidence=10)
+    fake_close.fail_next(1, status=504, method="PUT", after_serving=True)
+    body = {"confidence": 90}
+
+    client.update_opportunity(oppo["id"], body, tz_offset_hours=None)
+
+    assert [("PUT", body), ("PUT", body)] == _list_edits(fake_close)
+
+
+def test_client_put_found_taken_sends_nothing_again(
+    fake_close: FakeClose, client: CloseClient
+) -> None:
+    """When the deal read again shows the `.add`, Close took the PUT whole: the value set
+    beside it is not sent again either (it could undo a change made since)."""
+    tags = _tags(fake_close)
+    oppo = fake_close.add_opportunity(confidence=10)
+    fake_close.fail_next(1, status=504, method="PUT", after_serving=True)
+    body = {f"custom.{tags}.add": "Big deal", "confidence": 90}
+
+    after = client.update_opportunity(oppo["id"], body, tz_offset_hours=None)
+
+    assert ([("PUT", body), ("GET", None)], 90) == (_list_edits(fake_close), after["confidence"])

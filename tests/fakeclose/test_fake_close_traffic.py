@@ -146,6 +146,45 @@ def test_fake_fail_next_answers_the_injected_status_then_serves(fake: FakeClose,
     )
 
 
+def test_fake_fail_after_serving_applies_the_write_and_loses_its_answer(
+    fake: FakeClose, api: Api
+) -> None:
+    """`after_serving`: the request is served (the write lands), then answered with the
+    fault's status, as a gateway that times out after Close took the write."""
+    tags = fake.add_custom_field(
+        "Tags", type="choices", accepts_multiple_values=True, choices=["a"]
+    )
+    oppo = fake.add_opportunity()
+    fake.fail_next(1, status=504, method="PUT", after_serving=True)
+
+    answer = api.put(f"opportunity/{oppo['id']}/", {f"custom.{tags}.add": "a"})
+
+    assert (504, {"error": "Injected fault"}, ["a"]) == (
+        answer.status_code,
+        answer.json(),
+        fake.opportunity(oppo["id"])[f"custom.{tags}"],
+    )
+
+
+def test_fake_delay_after_serving_applies_the_write_before_holding_the_answer(
+    fake: FakeClose,
+) -> None:
+    """`after_serving`: the write lands at once and only its answer is held, so a client's
+    read timeout ends a request Close has already taken."""
+    oppo = fake.add_opportunity(confidence=10)
+    fake.delay_next(1, 5.0, method="PUT", after_serving=True)
+
+    with pytest.raises(requests.ReadTimeout):
+        requests.put(
+            f"{fake.url}opportunity/{oppo['id']}/",
+            json={"confidence": 20},
+            auth=(FakeClose.DEFAULT_API_KEY, ""),
+            timeout=(5, 0.5),
+        )
+
+    assert 20 == fake.opportunity(oppo["id"])["confidence"]
+
+
 def test_fake_delay_next_holds_the_response(fake: FakeClose, api: Api) -> None:
     """A delayed request is answered no sooner than the delay, then normally."""
     fake.delay_next(1, 0.3, path_prefix="me/")

@@ -190,3 +190,33 @@ def test_validate_online_without_a_key_says_what_to_set(tmp_path: Path) -> None:
 
     assert 2 == result.exit_code
     assert "validate --online needs CLOSE_API_KEY" in result.output
+
+
+def test_validate_warns_when_an_update_rule_waits_on_a_custom_field_change(
+    tmp_path: Path,
+) -> None:
+    """Close documents opportunity.updated for basic fields only: a rule whose only change
+    condition is on a custom field may never fire on an update, and validate says so."""
+    path = rules_file(
+        tmp_path,
+        "rules:\n  - name: tag-enterprise\n    trigger: opportunity.updated\n"
+        "    if: [{custom.Segment: {changed_to: Enterprise}}]\n"
+        "    then: [{set: {confidence: 90}}]\n",
+    )
+
+    result = CliRunner().invoke(cli, ["validate", path])
+
+    assert (
+        0,
+        [
+            f"{path}:4:11: warning: rule 'tag-enterprise' fires on opportunity.updated only "
+            "when Close reports a custom field as changed "
+            '(custom.Segment changed_to "Enterprise"), but Close documents '
+            "opportunity.updated for changes of an opportunity's basic "
+            "fields (status, date_won, value, value_period, confidence), not its custom fields: "
+            "it may never fire on an update. Test the field's value instead (without changed, "
+            "changed_from or changed_to), or make it a sweep rule (schedule and find) that checks "
+            "deals as they are",
+            f"ok: 1 rules in 1 files ({path}); 1 warnings",
+        ],
+    ) == (result.exit_code, result.output.splitlines())

@@ -17,10 +17,13 @@ from service import jobs
 from service.adapters.close import CloseClient
 from service.adapters.locks import LOCK_PREFIX, OpportunityLock
 from service.adapters.metadata import MetadataCache
+from service.adapters.organization import ORGANIZATIONS_KEY, ORGANIZATIONS_TTL_SEC
 from service.adapters.queue import enqueue_event, job_id_for
 from service.defaults import CLOSE_MAX_ATTEMPTS
 from service.events import Event, event_from_dict
 from service.fakeclose import FakeClose
+from service.fakeclose.store import ORGANIZATION_ID
+from service.logs import record_fields
 from service.rules.texts import MAX_TEXT_CHARS
 from service.settings import Settings
 from service.worker import make_worker
@@ -396,3 +399,77 @@ def test_jobs_parked_or_retrying_older_events_do_not_hold_back_a_newer_one(
     assert (1, 1) == (queue.failed_job_registry.count, queue.scheduled_job_registry.count)
     state = fake_close.opportunity(parked["object_id"])
     assert ("2026-11-27", 100) == (state["date_won"], state["confidence"])
+
+
+def test_jobs_add_whose_answer_is_lost_is_applied_once(
+    fake_close: FakeClose,
+    queue: Queue,
+    work: Callable[..., None],
+    segment: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Close takes the `.add` and a gateway loses its answer (504): the job reads the deal
+    again instead of repeating the `.add`, ends applied, and nothing is parked or retried."""
+    caplog.set_level(logging.INFO)
+    oppo = fake_close.add_opportunity(value=500000, **{f"custom.{segment}": ["SMB"]})
+    raw = fake_close.user_update(oppo["id"], {"value": 1500000})
+    assert raw is not None
+    fake_close.fail_next(1, status=504, method="PUT", after_serving=True)
+
+    queue_event(raw, queue)
+    work()
+
+    sent = [(r.method, r.json) for r in fake_close.requests_matching(path_prefix="opportunity/")]
+    assert (
+        [("GET", None), ("PUT", {f"custom.{segment}.add": "Enterprise"}), ("GET", None)],
+        ["SMB", "Enterprise"],
+        (0, 0),
+        ["applied"],
+    ) == (
+        sent,
+        fake_close.opportunity(oppo["id"])[f"custom.{segment}"],
+        (queue.failed_job_registry.count, queue.scheduled_job_registry.count),
+        [getattr(line, "outcome") for line in plan_lines(caplog)],  # noqa: B009 - set through `extra=`
+    )
+
+
+def test_jobs_event_of_another_organization_is_dropped_unread(
+    fake_close: FakeClose,
+    queue: Queue,
+    work: Callable[..., None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An event queued before the web knew the organization (or by catch-up) about another
+    organization is dropped with a warning: the deal is not read, nothing is written, and
+    the job is neither parked nor retried."""
+    raw = {**won_event(fake_close), "organization_id": "orga_other"}
+
+    queue_event(raw, queue)
+    work()
+
+    [line] = [r for r in caplog.records if r.getMessage() == "event_of_other_organization"]
+    fields = record_fields(line)
+    assert (
+        [],
+        (0, 0),
+        logging.WARNING,
+        ("other_organization", "orga_other", [ORGANIZATION_ID]),
+    ) == (
+        fake_close.requests_matching(path_prefix="opportunity/"),
+        (queue.failed_job_registry.count, queue.scheduled_job_registry.count),
+        line.levelno,
+        (fields["outcome"], fields["organization_id"], fields["known_organizations"]),
+    )
+
+
+def test_jobs_worker_learns_the_organization_for_the_web(
+    fake_close: FakeClose, work: Callable[..., None], redis_client: redis.Redis
+) -> None:
+    """At start a worker asks Close's `GET /me/` which organization its key belongs to and
+    leaves it in Redis, with a time to live, for the web processes."""
+    work()
+
+    assert ([ORGANIZATION_ID.encode()], True) == (
+        [redis_client.get(ORGANIZATIONS_KEY)],
+        0 < redis_client.ttl(ORGANIZATIONS_KEY) <= ORGANIZATIONS_TTL_SEC,
+    )

@@ -16,8 +16,12 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from service import defaults, logs, signatures
+from service.adapters.close import CloseClient
 from service.adapters.embedded import RedisServer, free_port
+from service.adapters.organization import OrganizationWatch
 from service.budget import RejectionBudget
+from service.fakeclose import FakeClose
+from service.fakeclose.store import ORGANIZATION_ID
 from service.settings import Settings
 from service.web import create_app
 
@@ -512,3 +516,85 @@ def test_web_bad_signatures_are_bounded_per_client(client: FlaskClient, queue: Q
     assert [401, 401, 401, 429, 429] == answers
     assert 202 == good.status_code
     assert 1 == queue.count
+
+
+@pytest.fixture
+def organization_known(fake_close: FakeClose, redis_client: redis.Redis) -> str:
+    """The organization of the API key, learnt from Close's `GET /me/` as a worker does."""
+    with CloseClient(FakeClose.DEFAULT_API_KEY, base_url=fake_close.url) as close:
+        OrganizationWatch(redis_client, close).refresh()
+    return ORGANIZATION_ID
+
+
+def test_web_event_of_another_organization_is_refused_with_403(
+    client: FlaskClient,
+    queue: Queue,
+    redis_client: redis.Redis,
+    organization_known: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Signed with one of our keys but about an organization our API key does not belong to
+    (another organization's subscription): 403, nothing queued, no dedupe record, and a
+    log line that says which key to look at."""
+    body = json.dumps(envelope(organization_id="orga_other")).encode()
+
+    response = post(client, body, signed(body))
+
+    [line] = [r for r in caplog.records if r.getMessage() == "webhook_rejected"]
+    reason = (
+        "event of organization orga_other (webhook subscription whsub_1), but CLOSE_API_KEY "
+        f"belongs to {organization_known}: CLOSE_WEBHOOK_SECRET holds that subscription's "
+        "signature key; remove it"
+    )
+    assert (403, reason, True) == (
+        response.status_code,
+        response.json["error"],
+        nothing_queued(redis_client, queue),
+    )
+    assert (logging.WARNING, 403, reason) == (
+        line.levelno,
+        getattr(line, "status"),  # noqa: B009 - set through `extra=`
+        getattr(line, "reason"),  # noqa: B009
+    )
+
+
+def test_web_event_of_our_organization_is_queued(
+    client: FlaskClient, queue: Queue, organization_known: str
+) -> None:
+    """An event of the organization CLOSE_API_KEY belongs to is queued as ever."""
+    body = json.dumps(envelope(organization_id=organization_known)).encode()
+
+    response = post(client, body, signed(body))
+
+    assert (202, 1) == (response.status_code, queue.count)
+
+
+def test_web_event_is_accepted_while_the_organization_is_unknown(
+    client: FlaskClient, queue: Queue
+) -> None:
+    """No worker has learnt the organization yet (dry run, no key, /me/ failed): accepted."""
+    body = json.dumps(envelope(organization_id="orga_other")).encode()
+
+    response = post(client, body, signed(body))
+
+    assert (202, 1) == (response.status_code, queue.count)
+
+
+def test_web_organization_check_costs_no_round_trip_once_read(
+    client: FlaskClient, queue: Queue, redis_client: redis.Redis, organization_known: str
+) -> None:
+    """The organization is read from Redis once in a while, not with every webhook: a warm
+    process queues an event with its one EVALSHA and nothing else."""
+    warm = json.dumps(envelope(id="ev_warm", organization_id=organization_known)).encode()
+    post(client, warm, signed(warm))
+    redis_client.config_resetstat()
+    body = json.dumps(envelope(organization_id=organization_known)).encode()
+
+    response = post(client, body, signed(body))
+    stats = redis_client.info("commandstats")
+
+    assert (202, 1, False) == (
+        response.status_code,
+        stats["cmdstat_evalsha"]["calls"],
+        "cmdstat_get" in stats,
+    )

@@ -82,6 +82,13 @@ def test_events_round_trip_through_job_data() -> None:
     assert event == event_from_dict(event.to_dict())
 
 
+def test_events_organization_is_kept_through_job_data() -> None:
+    """The organization the event names reaches the worker, which checks it again."""
+    event = event_from_dict(event_from_envelope(CLOSE_EXAMPLE).to_dict())
+
+    assert "orga_1" == event.organization_id
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -89,6 +96,7 @@ def test_events_round_trip_through_job_data() -> None:
         ({"action": 3}, "event.action must be a non-empty string"),
         ({"data": []}, "event.data must be an object or null"),
         ({"api_key_id": 5}, "event.api_key_id must be a string or null"),
+        ({"organization_id": 5}, "event.organization_id must be a string or null"),
         ({"changed_fields": [1]}, "event.changed_fields must be a list of strings"),
         ({"date_updated": "soon"}, "event.date_updated must be an ISO 8601 timestamp, got 'soon'"),
     ],

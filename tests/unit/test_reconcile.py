@@ -15,6 +15,7 @@ from service.reconcile import (
     OwnWrite,
     held_parts,
     is_unchanged_since,
+    not_yet_taken,
     reconcile,
     with_own_writes,
     written_field,
@@ -524,3 +525,32 @@ def test_our_own_keys_event_stays_ignored_when_planned_again() -> None:
     )  # fmt: skip
 
     assert ({}, plan.ignored) == (result.update, result.ignored)
+
+
+@pytest.mark.parametrize(
+    ("current", "expected"),
+    [
+        ({"custom.cf_t": ["a"], "confidence": 10}, {}),
+        ({"custom.cf_t": ["b"], "confidence": 10}, {"custom.cf_t.add": "a", "confidence": 90}),
+        ({}, {"custom.cf_t.add": "a", "confidence": 90}),
+        ({"custom.cf_t": "a"}, {}),
+    ],
+    ids=["taken", "not-taken", "field-unset", "single-value"],
+)
+def test_not_yet_taken_leaves_out_a_put_the_deal_shows(
+    current: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    """A PUT whose `.add` the deal shows was taken whole; else all of it is still to send."""
+    assert expected == not_yet_taken({"custom.cf_t.add": "a", "confidence": 90}, current)
+
+
+def test_not_yet_taken_keeps_only_the_list_edits_that_do_not_show() -> None:
+    """A `.remove` shows when the value is gone; an `.add` not yet held goes again."""
+    update = {"custom.cf_t.remove": "x", "custom.cf_u.add": "y", "note": "n"}
+
+    assert {"custom.cf_u.add": "y", "note": "n"} == not_yet_taken(update, {"custom.cf_t": ["z"]})
+
+
+def test_not_yet_taken_sends_values_set_alone_again() -> None:
+    """Without a list edit there is nothing to tell by: setting values again is harmless."""
+    assert {"confidence": 90} == not_yet_taken({"confidence": 90}, {"confidence": 90})
