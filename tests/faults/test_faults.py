@@ -127,6 +127,7 @@ def _probe_event() -> bytes:
         "object_id": "oppo_probe",
         "action": "updated",
         "date_created": WON_AT.isoformat(),
+        "data": {"id": "oppo_probe"},
     }
     return json.dumps({"event": event}).encode()
 
