@@ -72,15 +72,18 @@ local t = redis.call('TIME')
 local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local now = math.floor(now_us / 1000)
 local paused_until = tonumber(redis.call('GET', KEYS[2]) or 0)
-if paused_until > now then return {paused_until - now, 0, -1, 0} end
 local s = redis.call('HMGET', KEYS[1], 'last_us', 'limit', 'window_us', 'end_us', 'left')
 local last, limit, window = tonumber(s[1]), tonumber(s[2]), tonumber(s[3])
 local ends, left = tonumber(s[4]), tonumber(s[5])
 local share = tonumber(ARGV[3])
 local gap = tonumber(ARGV[1])
 local known = ends ~= nil and left ~= nil and ends > now_us
+-- A pause and a spent window usually end together (the answer that said "nothing
+-- remains" set both); wait for whichever ends later, in one wait, not two.
+local wait_ms = math.max(paused_until - now, 0)
+if known and left < 1 then wait_ms = math.max(wait_ms, math.ceil((ends - now_us) / 1000)) end
+if wait_ms > 0 then return {wait_ms, 0, -1, 0} end
 if known then
-  if left < 1 then return {math.ceil((ends - now_us) / 1000), 0, -1, 0} end
   gap = (ends - (last or now_us)) / (left * share)
 elseif limit and window and limit > 0 and window > 0 then
   gap = window / (limit * share)
