@@ -8,8 +8,8 @@ holds the update.
 
 A key counts as taken when the answer holds the value sent, or holds a value other than
 the one read just before the write: Close normalised it (a user's name stored as the
-user's id, a datetime moved to UTC, a number as a float). Only a field absent from the
-answer, or left as it was, is not taken. Pure.
+user's id, a datetime moved to UTC, a number as a float). Only a field the answer shows as
+it was (absent, if it was absent: Close leaves empty custom fields out) is not taken. Pure.
 """
 
 from __future__ import annotations
