@@ -19,6 +19,7 @@ from rq import Queue
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from service import defaults, jsonbody, logs, metrics, signatures
+from service.adapters.eviction import PolicyWatch, log_at_start
 from service.adapters.organization import KnownOrganizations, refusal
 from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
 from service.adapters.rulefiles import RulesHolder
@@ -41,6 +42,7 @@ class Intake:
     stats: Stats
     rules: RulesHolder
     organizations: KnownOrganizations
+    eviction: PolicyWatch
     clock: Callable[[], float] = time.time
     budget: RejectionBudget = field(default_factory=RejectionBudget)
 
@@ -61,6 +63,7 @@ def create_app(
             settings.rules_path, check_interval_sec=defaults.RULES_CHECK_INTERVAL_SEC
         ),
         organizations=KnownOrganizations(connection),
+        eviction=PolicyWatch(connection),
         clock=clock,
     )
     app = Flask("service")
@@ -70,8 +73,15 @@ def create_app(
     _add_error_handlers(app, intake)
     if not settings.webhook_secrets:
         log.error("webhook_secret_missing", extra={"hint": "set CLOSE_WEBHOOK_SECRET"})
+    _check_eviction_at_start(intake)
     log.info("web_started", extra={"settings": settings.describe()})
     return app
+
+
+def _check_eviction_at_start(intake: Intake) -> None:
+    policy = log_at_start(intake.connection, log)
+    if policy is not None:
+        intake.eviction.remember(policy)
 
 
 def _add_routes(app: Flask, intake: Intake) -> None:
@@ -215,6 +225,7 @@ def _readiness(intake: Intake) -> tuple[Response, int]:
     problems: list[str] = []
     try:
         intake.connection.ping()
+        problems += _eviction_problems(intake)
     except redis.RedisError as error:
         problems.append(f"redis: {error}")
     ruleset = None
@@ -226,6 +237,11 @@ def _readiness(intake: Intake) -> tuple[Response, int]:
         return jsonify(status="not ready", problems=problems), 503
     assert ruleset is not None
     return jsonify(status="ready", rules=len(ruleset.rules), rules_digest=ruleset.digest), 200
+
+
+def _eviction_problems(intake: Intake) -> list[str]:
+    problem = intake.eviction.current().problem()
+    return [] if problem is None else [f"redis: {problem}"]
 
 
 def _count(intake: Intake, outcome: str) -> None:

@@ -128,6 +128,9 @@ class RedisServer:
             else ["--port", "0", "--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         )
         durability = ["--appendonly", "yes" if self.persistent else "no", "--save", ""]
+        # Redis's default, said outright: a full Redis refuses writes (503, Close retries)
+        # rather than deleting queued events (service/adapters/eviction.py).
+        durability += ["--maxmemory-policy", "noeviction"]
         return [self.binary, *listen, *durability, "--dir", str(self.data_dir), "--logfile", ""]
 
     def _wait_until_ready(self) -> None:
