@@ -32,6 +32,7 @@ from rq.utils import now, utcformat
 
 from service import defaults
 from service.adapters.embedded import running_embedded_url
+from service.adapters.eviction import is_out_of_memory
 from service.adapters.ordering import pending_key
 from service.adapters.ordering import score as pending_score
 from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY, Stats
@@ -181,8 +182,19 @@ def enqueue_event(
         ]
         queued = _enqueue_script(queue.connection, template)(keys=keys, args=args)
     except RedisError as error:
-        raise QueueUnavailableError(f"Redis did not take the event: {error}") from error
+        raise QueueUnavailableError(_not_taken(error)) from error
     return Enqueued(job_id=job_id, duplicate=not queued)
+
+
+def _not_taken(error: RedisError) -> str:
+    if not is_out_of_memory(error):
+        return f"Redis did not take the event: {error}"
+    # The script's first write is refused, so nothing of the event was written.
+    return (
+        "Redis is full (used memory reached maxmemory) and refuses writes: free memory (old "
+        "history, parked jobs) or raise maxmemory (a bigger Redis plan); Close delivers the "
+        f"event again. Redis said: {error}"
+    )
 
 
 def queued_before(event: Event, *, queue: Queue) -> bool:
