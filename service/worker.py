@@ -20,6 +20,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from service import catchup, jobs, logs
+from service.adapters.eviction import log_at_start
 from service.adapters.history import History, history_entry
 from service.adapters.outage import RedisOutage
 from service.adapters.queue import EventQueue, connect, make_queue, redis_url
@@ -86,6 +87,7 @@ def make_worker(settings: Settings, *, name: str | None = None) -> DealkeeperWor
     # A worker started while Redis is away (a restart, a deploy's overlap on a full Redis)
     # waits for it rather than exiting.
     RedisOutage(connection, role="worker").ride(connection.ping)
+    log_at_start(connection, log)
     jobs.install(jobs.build_context(settings, connection=connection))
     worker = DealkeeperWorker(
         [make_queue(connection)],
