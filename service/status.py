@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from service.redispolicy import EvictionPolicy
+
 # For durations: a unit and the next smaller one shown beside it.
 _UNITS = ((86400, "d", 3600, "h"), (3600, "h", 60, "m"), (60, "m", 1, "s"))
 
@@ -77,6 +79,7 @@ class Status:
     events: Mapping[str, int] = field(default_factory=dict)  # processed, by outcome
     webhooks: Mapping[str, int] = field(default_factory=dict)  # answered, by outcome
     catch_up: CatchUpRun | None = None
+    redis_policy: EvictionPolicy = field(default_factory=lambda: EvictionPolicy(None))
 
 
 def to_json(status: Status, *, now: float) -> dict[str, Any]:
@@ -100,6 +103,11 @@ def to_json(status: Status, *, now: float) -> dict[str, Any]:
         "events": dict(status.events),
         "webhooks": dict(status.webhooks),
         "last_catch_up": None,
+        "redis": {
+            "maxmemory_policy": status.redis_policy.name,
+            "may_evict": status.redis_policy.may_evict,
+            "problem": status.redis_policy.problem(),
+        },
     }
     if status.catch_up is not None:
         data["last_catch_up"] = {**asdict(status.catch_up), "at": iso(status.catch_up.at)}
@@ -124,6 +132,7 @@ def render_table(status: Status, *, now: float) -> str:
         ("Close requests", _requests_line(status)),
         ("events", _counts_line(status.events)),
         ("webhooks", _counts_line(status.webhooks)),
+        ("Redis policy", _policy_line(status.redis_policy)),
     ]
     width = max(len(name) for name, _ in rows) + 2
     lines = [f"dealkeeper status at {_clock(now)}"]
@@ -131,6 +140,13 @@ def render_table(status: Status, *, now: float) -> str:
     lines += [f"  {problem}" for problem in status.rules.problems]
     lines += _catch_up_warning(status.catch_up, now)
     return "\n".join(lines)
+
+
+def _policy_line(policy: EvictionPolicy) -> str:
+    if policy.name is None:
+        return "unknown (Redis refused INFO and CONFIG): make sure it is noeviction"
+    problem = policy.problem()
+    return policy.name if problem is None else f"DANGER: {problem}"
 
 
 def _catch_up_warning(run: CatchUpRun | None, now: float) -> list[str]:
