@@ -216,7 +216,8 @@ def _failure_text(error: dict[str, Any]) -> str:
     help="Only check that a worker on this host is alive; exit 1 if not (container healthcheck).",
 )
 def status(as_json: bool, check_worker: bool) -> None:
-    """Queue, workers, rules, last webhook and Close call, Close's rate-limit headroom."""
+    """Queue, workers, rules, last webhook and Close call, Close's rate-limit headroom,
+    Redis's maxmemory-policy (DANGER when it may evict queued events)."""
     settings = Settings.from_env()
     connection = connect(redis_url(settings), role="cli")
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from service.redispolicy import EvictionPolicy
 from service.status import (
     CatchUpRun,
     QueueState,
@@ -31,6 +32,7 @@ def sample(**changes: object) -> Status:
         "close_retries": 5,
         "events": {"no_update": 70, "applied": 40},
         "webhooks": {},
+        "redis_policy": EvictionPolicy("noeviction"),
     }
     values.update(changes)
     return Status(**values)  # type: ignore[arg-type]
@@ -48,8 +50,19 @@ def test_status_table_lists_every_fact() -> None:
         "Close rate limit  18 of 20 left, reset in 0.8s (PUT opportunity/o1/, 3.0s ago)\n"
         "Close requests    120 (2 rate limited, 5 retries)\n"
         "events            applied 40, no_update 70\n"
-        "webhooks          none yet"
+        "webhooks          none yet\n"
+        "Redis policy      noeviction"
     ) == render_table(sample(), now=NOW)
+
+
+def test_status_table_says_when_redis_would_not_tell_its_policy() -> None:
+    """A Redis refusing INFO and CONFIG: the policy is unknown, and the line says what to do."""
+    lines = render_table(sample(redis_policy=EvictionPolicy(None)), now=NOW).splitlines()
+
+    assert (
+        "Redis policy      unknown (Redis refused INFO and CONFIG): make sure it is noeviction"
+        == (lines[-1])
+    )
 
 
 def test_status_table_lists_rules_problems() -> None:
