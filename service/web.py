@@ -26,7 +26,7 @@ from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
 from service.budget import RejectionBudget
 from service.errors import InvalidRulesError, QueueUnavailableError, WebhookRejectedError
-from service.events import EnvelopeError, Event, event_from_envelope
+from service.events import EnvelopeError, Event, event_from_delivery
 from service.settings import Settings
 
 log = logging.getLogger("dealkeeper.web")
@@ -169,7 +169,7 @@ def _parse(body: bytes) -> Event:
     except jsonbody.JsonRefusedError as error:
         raise WebhookRejectedError(str(error), status=400) from None
     try:
-        return event_from_envelope(payload)
+        return event_from_delivery(payload)
     except EnvelopeError as error:
         raise WebhookRejectedError(f"not a Close event: {error}", status=400) from None
 

@@ -145,3 +145,35 @@ def test_intake_x_forwarded_for_is_trusted_only_as_far_as_dealkeeper_proxies(
         post(client, envelope(), {"X-Forwarded-For": hop})
 
     assert recorded == refusals_counted(redis_client)
+
+
+@pytest.mark.parametrize(
+    "object_id", [".", "..", "oppo_x/../y", "oppo_1%2F..", "../lead_1", "oppo 1", "oppo_1."]
+)
+def test_intake_object_id_that_is_no_close_id_is_400(
+    client: FlaskClient, queue: Queue, object_id: str
+) -> None:
+    """An opportunity id Close could not have made, one that would leave its path segment
+    in a Close URL among them, is refused and nothing is queued."""
+    body = envelope(object_id=object_id)
+
+    answer = post(client, body, signed(body))
+
+    assert 400 == answer.status_code
+    assert "event.object_id must be a Close object id" in answer.get_json()["error"]
+    assert 0 == queue.count
+
+
+def test_intake_swept_action_is_dealkeepers_own_and_400(client: FlaskClient, queue: Queue) -> None:
+    """A delivery claiming to be a sweep's event is refused, however well signed: only
+    dealkeeper's sweeps make those."""
+    body = envelope(action="swept", sweep="stale-deals")
+
+    answer = post(client, body, signed(body))
+
+    assert 400 == answer.status_code
+    assert (
+        "not a Close event: event.action 'swept' is dealkeeper's own; Close never sends it"
+        == (answer.get_json()["error"])
+    )
+    assert 0 == queue.count
