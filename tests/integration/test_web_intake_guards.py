@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from rq import Queue
 
 from service import signatures
-from service.adapters.stats import STATS_KEY
+from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY
 from service.budget import RejectionBudget
 from service.settings import Settings
 from service.web import create_app
@@ -177,3 +177,19 @@ def test_intake_swept_action_is_dealkeepers_own_and_400(client: FlaskClient, que
         == (answer.get_json()["error"])
     )
     assert 0 == queue.count
+
+
+def test_intake_refused_deliveries_leave_the_last_webhook_time_alone(
+    client: FlaskClient, redis_client: redis.Redis
+) -> None:
+    """401s (a wrong CLOSE_WEBHOOK_SECRET), 400s and 413s do not move last_webhook_at, so
+    an outage of refusals is not taken for traffic; an accepted delivery does."""
+    post(client, envelope(), {})
+    bad = envelope(object_id="..")
+    post(client, bad, signed(bad))
+    client.post("/webhooks/close", data=b"x" * (1024 * 1024 + 1))
+
+    before = redis_client.hget(LAST_KEY, LAST_WEBHOOK_FIELD)
+    post(client, envelope(), signed(envelope()))
+
+    assert (None, True) == (before, redis_client.hget(LAST_KEY, LAST_WEBHOOK_FIELD) is not None)
