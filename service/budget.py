@@ -1,10 +1,12 @@
-"""A bound on badly signed webhooks, per web process.
+"""How many refused webhooks a web process logs and counts, per client and in all, per minute.
 
-Every refused delivery costs an HMAC over up to 1 MiB, a log line and a counter. A client
-that keeps sending bad signatures gets 429 without any of that for the rest of the minute,
-and so does everyone once a process has refused too many in a minute (Close retries a 429
-for up to 72 hours, so a legitimate delivery caught in that is delayed, not lost). Kept in
-memory: refusing work must not cost a Redis write. Pure apart from the injected clock.
+A refusal is never decided here: every delivery is read (the 1 MiB cap bounds that) and its
+signature checked, so a validly signed one is accepted however many bad ones came before
+it. What a flood can still cost is a WARNING line and a Redis counter per refusal; past the
+budget those stop for the rest of the minute. A client past its own share no longer gets
+lines, while other clients' refusals (Close's, signed with a wrong key: the outage the
+rejected_401 counter is watched for) still do until the total is spent. Kept in memory and
+pure apart from the injected clock.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ WINDOW_SEC = 60.0
 
 
 class RejectionBudget:
-    """How many refused webhooks a client, and everyone together, may cost per window."""
+    """How many refused webhooks a client, and everyone together, may have recorded per
+    window."""
 
     def __init__(
         self,
@@ -35,23 +38,26 @@ class RejectionBudget:
         self._window_start = clock()
         self._by_client: dict[str, int] = {}
         self._total = 0
+        self.muted = 0  # refusals of this window left unrecorded
 
     def exhausted(self, client: str) -> bool:
         """True when this client (or everyone) used up the budget of this window."""
         self._roll()
         return self._total >= self.total or self._by_client.get(client, 0) >= self.per_client
 
-    def spend(self, client: str) -> None:
-        """Count one refused delivery."""
-        self._roll()
+    def spend(self, client: str) -> bool:
+        """Count one refused delivery: True when it is within the budget, so worth a log
+        line and a counter; False once the client's share or the total is spent."""
+        if self.exhausted(client):
+            self.muted += 1
+            return False
         self._total += 1
         # Bounded memory: past the total budget nothing new is tracked until the window ends.
         if client in self._by_client or len(self._by_client) < self.total:
             self._by_client[client] = self._by_client.get(client, 0) + 1
-
-    def retry_after_sec(self) -> int:
-        return max(1, int(self._window_start + self.window_sec - self.clock()) + 1)
+        return True
 
     def _roll(self) -> None:
         if self.clock() - self._window_start >= self.window_sec:
             self._window_start, self._by_client, self._total = self.clock(), {}, 0
+            self.muted = 0

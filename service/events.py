@@ -10,8 +10,9 @@ and `previous_data` only for events less than an hour old. Such an event is mark
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +20,13 @@ EVENT_NAMES = ("opportunity.created", "opportunity.updated", "opportunity.delete
 # A sweep makes one event per opportunity it lists, with this action and the sweep's name.
 SWEPT = "swept"
 SWEEP_TRIGGER_PREFIX = "sweep:"
+# Actions only dealkeeper makes: a webhook carrying one is forged or broken, never Close's.
+INTERNAL_ACTIONS = frozenset({SWEPT})
+# Close's object ids: a lowercase type prefix, `_`, then base62 (`oppo_8eB77gAdf8FMy6Gs...`).
+# The length varies, so it is not checked; the characters are. `_` is let through after the
+# prefix (harmless in a URL, and test ids use it), while `.`, `/`, `%` and the rest, which
+# could take an id out of its path segment in a Close URL, are not.
+CLOSE_ID = re.compile(r"[a-z][a-z0-9]*_[A-Za-z0-9_]+")
 
 
 class EnvelopeError(ValueError):
@@ -129,6 +137,34 @@ def event_from_envelope(body: Any) -> Event:
         raise EnvelopeError("missing 'event' object")
     subscription_id = body.get("subscription_id")
     return event_from_dict(raw, subscription_id=_optional_str(subscription_id, "subscription_id"))
+
+
+def event_from_delivery(body: Any) -> Event:
+    """The Event in a webhook delivery: an envelope, refused where it holds what Close never
+    sends. (Rule tests and `explain` read envelopes too, and may hold a sweep's event.)"""
+    return _as_delivered(event_from_envelope(body))
+
+
+def is_close_id(value: str) -> bool:
+    """Whether `value` has the shape of a Close object id."""
+    return CLOSE_ID.fullmatch(value) is not None
+
+
+def _as_delivered(event: Event) -> Event:
+    """A webhook's event, refused where Close never sends what it holds."""
+    if event.action in INTERNAL_ACTIONS:
+        raise EnvelopeError(
+            f"event.action {event.action!r} is dealkeeper's own; Close never sends it"
+        )
+    # Only opportunity events are queued and turned into URLs; another object's event is
+    # ignored, and a wrong guess about its id shape would turn Close's deliveries away.
+    if event.object_type == "opportunity" and not is_close_id(event.object_id):
+        raise EnvelopeError(
+            f"event.object_id must be a Close object id such as oppo_ followed by letters "
+            f"and digits, got {event.object_id[:40]!r}"
+        )
+    # Only a sweep names one; the webhook's events are never a sweep's.
+    return replace(event, sweep=None) if event.sweep is not None else event
 
 
 def event_from_dict(raw: Mapping[str, Any], *, subscription_id: str | None = None) -> Event:

@@ -39,7 +39,10 @@ HELP = {
 # Shown as 0 before the first increment, so alerts on them see a series from the start.
 ALWAYS_SHOWN = ("jobs_parked_total", "close_rate_limited_total", "writes_not_taken_total")
 LAST_TIMES = {
-    "last_webhook_at": ("last_webhook_timestamp_seconds", "When a webhook was last answered."),
+    "last_webhook_at": (
+        "last_webhook_timestamp_seconds",
+        "When a webhook was last accepted (queued, duplicate or ignored).",
+    ),
     "last_close_call_at": ("last_close_call_timestamp_seconds", "When Close last answered us."),
 }
 

@@ -20,6 +20,10 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 # REDIS_SSL_CERT_REQS: whether a rediss:// server's certificate must verify. Heroku Redis
 # presents a self-signed one, so it needs "none" there; nowhere is it turned off unasked.
 REDIS_CERT_REQS = ("required", "none")
+# DEALKEEPER_PROXIES: proxies in front of the web process, each appending one
+# X-Forwarded-For hop. Only that many hops, counted from the right, are believed; the rest
+# anyone can write. Heroku's router is one; a container reached directly has none.
+MAX_PROXIES = 5
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class Settings:
     redis_ssl_cert_reqs: str = "required"
     # DEALKEEPER_METRICS_TOKEN: when set, /metrics answers only `Authorization: Bearer <it>`.
     metrics_token: str | None = field(default=None, repr=False)
+    proxies: int = 0
     tuning: Tuning = field(default_factory=Tuning)
 
     @property
@@ -62,6 +67,7 @@ class Settings:
             "force_dry_run": _flag(env, "DEALKEEPER_DRY_RUN", problems),
             "redis_ssl_cert_reqs": _cert_reqs(env.get("REDIS_SSL_CERT_REQS"), problems),
             "metrics_token": _blank_to_none(env.get("DEALKEEPER_METRICS_TOKEN")),
+            "proxies": _proxies(env, problems),
             "tuning": Tuning.from_env(env, problems),
         }
         if problems:
@@ -97,6 +103,7 @@ class Settings:
             "redis_ssl_cert_reqs": self.redis_ssl_cert_reqs,
             "rules_path": self.rules_path,
             "metrics": "token required" if self.metrics_token else "open",
+            "proxies": self.proxies,
             "dry_run": self.dry_run,
         }
 
@@ -164,6 +171,16 @@ def _tolerance(env: Mapping[str, str], problems: list[str]) -> int:
             f"{DEFAULT_WEBHOOK_TOLERANCE_SEC} covers Close's 72 hours of retries"
         )
     return seconds
+
+
+def _proxies(env: Mapping[str, str], problems: list[str]) -> int:
+    count = _int(env, "DEALKEEPER_PROXIES", 0, problems)
+    if count > MAX_PROXIES:
+        problems.append(
+            f"DEALKEEPER_PROXIES must be the number of proxies in front of the web process "
+            f"(0 to {MAX_PROXIES}; 1 on Heroku), got {count}"
+        )
+    return count
 
 
 def _log_level(value: str | None, problems: list[str]) -> str:

@@ -17,6 +17,7 @@ import redis
 from flask import Flask, Response, jsonify, request
 from rq import Queue
 from werkzeug.exceptions import ClientDisconnected, HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import defaults, jsonbody, logs, metrics, signatures
 from service.adapters.eviction import PolicyWatch, log_at_start
@@ -26,7 +27,7 @@ from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
 from service.budget import RejectionBudget
 from service.errors import InvalidRulesError, QueueUnavailableError, WebhookRejectedError
-from service.events import EnvelopeError, Event, event_from_envelope
+from service.events import EnvelopeError, Event, event_from_delivery
 from service.settings import Settings
 
 log = logging.getLogger("dealkeeper.web")
@@ -68,6 +69,7 @@ def create_app(
     )
     app = Flask("service")
     app.config["MAX_CONTENT_LENGTH"] = defaults.MAX_WEBHOOK_BYTES
+    _trust_proxies(app, settings.proxies)
     app.extensions["dealkeeper"] = intake
     _add_routes(app, intake)
     _add_error_handlers(app, intake)
@@ -88,9 +90,6 @@ def _add_routes(app: Flask, intake: Intake) -> None:
     @app.post("/webhooks/close")
     def receive_webhook() -> tuple[Response, int] | tuple[Response, int, dict[str, str]]:
         logs.clear()
-        if intake.budget.exhausted(client_key()):
-            retry_after = {"Retry-After": str(intake.budget.retry_after_sec())}
-            return jsonify(error="too many refused webhooks; deliver again later"), 429, retry_after
         body = _read_body(defaults.WEBHOOK_BODY_READ_SEC)
         _verify(body, intake)
         event = _parse(body)
@@ -129,12 +128,17 @@ def _may_scrape(token: str | None) -> bool:
     )
 
 
+def _trust_proxies(app: Flask, proxies: int) -> None:
+    """Believe as many X-Forwarded-For hops as DEALKEEPER_PROXIES says proxies append
+    (Heroku's router appends one); hops beyond them are whatever the sender wrote."""
+    if proxies:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies)  # type: ignore[method-assign]
+
+
 def client_key() -> str:
-    """Who is sending: the address the nearest proxy saw (Heroku's router appends it to
-    X-Forwarded-For), else the connection's own address."""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-    return hops[-1] if hops else (request.remote_addr or "unknown")
+    """Who is sending: the connection's address, or with DEALKEEPER_PROXIES set the address
+    the outermost trusted proxy saw (ProxyFix puts it in remote_addr)."""
+    return request.remote_addr or "unknown"
 
 
 def _read_body(limit_sec: float) -> bytes:
@@ -175,7 +179,7 @@ def _parse(body: bytes) -> Event:
     except jsonbody.JsonRefusedError as error:
         raise WebhookRejectedError(str(error), status=400) from None
     try:
-        return event_from_envelope(payload)
+        return event_from_delivery(payload)
     except EnvelopeError as error:
         raise WebhookRejectedError(f"not a Close event: {error}", status=400) from None
 
@@ -249,13 +253,25 @@ def _count(intake: Intake, outcome: str) -> None:
         intake.stats.record_webhook(None, outcome=outcome)
 
 
+def _worth_recording(intake: Intake) -> bool:
+    """Whether this refusal gets its log line and counter. Past the budget a flood of bad
+    requests costs no more than reading and checking them; one line says that began."""
+    if intake.budget.spend(client_key()):
+        return True
+    if intake.budget.muted == 1:
+        log.warning(
+            "webhook_rejections_muted",
+            extra={"client": client_key(), "window_sec": intake.budget.window_sec},
+        )
+    return False
+
+
 def _add_error_handlers(app: Flask, intake: Intake) -> None:
     @app.errorhandler(WebhookRejectedError)
     def rejected(error: WebhookRejectedError) -> tuple[Response, int, dict[str, str]]:
-        if error.status == 401:
-            intake.budget.spend(client_key())
-        _count(intake, f"rejected_{error.status}")
-        log.warning("webhook_rejected", extra={"status": error.status, "reason": str(error)})
+        if _worth_recording(intake):
+            _count(intake, f"rejected_{error.status}")
+            log.warning("webhook_rejected", extra={"status": error.status, "reason": str(error)})
         # After a 408 the rest of the body may still come; it must not be read as a request.
         close = {"Connection": "close"} if error.status == 408 else {}
         return jsonify(error=str(error)), error.status, close
@@ -268,7 +284,7 @@ def _add_error_handlers(app: Flask, intake: Intake) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:
         status = error.code or 500
-        if request.path == "/webhooks/close":
+        if request.path == "/webhooks/close" and _worth_recording(intake):
             _count(intake, f"rejected_{status}")
         return jsonify(error=error.name.lower()), status
 

@@ -99,7 +99,14 @@ def format_tz_offset(hours: float) -> str:
 
 
 def opportunity_path(opportunity_id: str) -> str:
-    """`opportunity/<id>/`, relative to the API base URL, the id quoted."""
+    """`opportunity/<id>/`, relative to the API base URL, the id quoted.
+
+    Quoting keeps `/` inside the segment, but `.` and `..` need no quoting and would still
+    collapse (`opportunity/../` is the API root), so they, and an empty id, are refused."""
+    if opportunity_id in ("", ".", ".."):
+        raise ValueError(
+            f"an opportunity id must be a Close id such as oppo_..., got {opportunity_id!r}"
+        )
     return f"opportunity/{quote(opportunity_id, safe='')}/"
 
 

@@ -31,6 +31,11 @@ RATE_LIMIT_KEY = "dk:close:rate_limit"
 CATCH_UP_KEY = "dk:catchup:last"
 HISTOGRAM_PREFIX = "dk:hist:"
 LAST_WEBHOOK_FIELD = "last_webhook_at"
+# Deliveries that passed the signature, the organization and the envelope checks: proof
+# Close reaches us. A refusal must not move the last-webhook time, or a storm of 401s from
+# a wrong CLOSE_WEBHOOK_SECRET would look like healthy traffic. An ignored event (another
+# object type) counts: Close delivered it, signed with our key.
+ACCEPTED_WEBHOOK_OUTCOMES = frozenset({"queued", "duplicate", "ignored"})
 # From an event's time in Close to our write: seconds when all is well, Close's consolidation
 # delay for updates, minutes behind a rate limit, hours after an outage or a catch-up.
 LAG_BUCKETS_SEC = (1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0, 3600.0, 21600.0, 86400.0)
@@ -97,7 +102,8 @@ class Stats:
 
     def record_webhook(self, target: Any, *, outcome: str) -> None:
         self.incr("webhooks_total", target=target, outcome=outcome)
-        self.mark(LAST_WEBHOOK_FIELD, target=target)
+        if outcome in ACCEPTED_WEBHOOK_OUTCOMES:
+            self.mark(LAST_WEBHOOK_FIELD, target=target)
 
     def webhook_record(self, *, outcome: str) -> tuple[str, str]:
         """What record_webhook writes, for a script that writes it itself: the counter's

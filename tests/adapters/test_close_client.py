@@ -14,6 +14,7 @@ from service.adapters.close import (
     DryRunClose,
     close_api_for,
     format_tz_offset,
+    opportunity_path,
 )
 from service.errors import (
     CloseAPIError,
@@ -91,6 +92,19 @@ def test_format_tz_offset_rejects_impossible_offsets() -> None:
     """An offset of a day or more is a bug upstream, not something to send Close."""
     with pytest.raises(ValueError, match="between -24 and 24"):
         format_tz_offset(30)
+
+
+@pytest.mark.parametrize("opportunity_id", ["", ".", ".."])
+def test_opportunity_path_refuses_ids_that_collapse(opportunity_id: str) -> None:
+    """`.` and `..` need no quoting yet would turn `opportunity/<id>/` into another path
+    (`..`: the API root), so they are refused rather than sent."""
+    with pytest.raises(ValueError, match="an opportunity id must be a Close id"):
+        opportunity_path(opportunity_id)
+
+
+def test_opportunity_path_keeps_any_id_inside_its_segment() -> None:
+    """Slashes and dots inside an id are quoted, so it cannot climb out of its segment."""
+    assert "opportunity/oppo_x%2F..%2Fy/" == opportunity_path("oppo_x/../y")
 
 
 def test_client_get_me_reads_the_user(client: CloseClient) -> None:

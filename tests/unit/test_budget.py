@@ -32,15 +32,27 @@ def test_budget_everyone_is_cut_off_after_the_total() -> None:
 
 
 def test_budget_renews_each_window() -> None:
-    """A minute later the budget is whole again, and Retry-After says when that is."""
+    """A minute later the budget is whole again."""
     clock = Clock()
     budget = RejectionBudget(per_client=1, total=100, window_sec=60, clock=clock)
     budget.spend("a")
     clock.now += 20
 
-    assert (True, 41) == (budget.exhausted("a"), budget.retry_after_sec())
+    assert budget.exhausted("a")
     clock.now += 40
     assert not budget.exhausted("a")
+
+
+def test_budget_spend_says_whether_to_record_and_counts_the_rest() -> None:
+    """Refusals within the share are worth recording; past it they are only counted as
+    muted, and the count starts again with the window."""
+    clock = Clock()
+    budget = RejectionBudget(per_client=2, total=100, window_sec=60, clock=clock)
+
+    assert [True, True, False, False] == [budget.spend("a") for _ in range(4)]
+    assert 2 == budget.muted
+    clock.now += 60
+    assert (True, 0) == (budget.spend("a"), budget.muted)
 
 
 def test_budget_memory_is_bounded() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.events import EnvelopeError, event_from_dict, event_from_envelope
+from service.events import EnvelopeError, event_from_delivery, event_from_dict, event_from_envelope
 
 CLOSE_EXAMPLE: dict[str, Any] = {
     "subscription_id": "whsub_8AmjKCZYT3zI8eZoi4HhFC",
@@ -147,3 +147,46 @@ def test_events_missing_payload_survives_the_trip_through_job_data() -> None:
     again = event_from_dict(event.to_dict())
 
     assert (event, True, None) == (again, again.payload_missing, event.to_dict()["data"])
+
+
+def test_events_webhook_with_dealkeepers_own_action_is_refused() -> None:
+    """`swept` is an action only dealkeeper's sweeps make; a delivery carrying it is not
+    Close's."""
+    body = {**CLOSE_EXAMPLE, "event": {**CLOSE_EXAMPLE["event"], "action": "swept", "sweep": "s"}}
+
+    with pytest.raises(EnvelopeError, match=r"event\.action 'swept' is dealkeeper's own"):
+        event_from_delivery(body)
+
+
+def test_events_webhook_cannot_name_a_sweep() -> None:
+    """A `sweep` key on a delivered event is dropped: only a sweep's own events carry one,
+    and rules tell sweep events apart by it."""
+    body = {**CLOSE_EXAMPLE, "event": {**CLOSE_EXAMPLE["event"], "sweep": "stale-deals"}}
+
+    assert None is event_from_delivery(body).sweep
+
+
+@pytest.mark.parametrize(
+    "object_id", ["oppo_8eB77gAdf8FMy6GsNHEy84f7uoeEWv55slvUjKQZpJR", "oppo_1"]
+)
+def test_events_close_ids_of_any_length_are_read(object_id: str) -> None:
+    """Close's ids are a prefix and base62 of whatever length Close chooses."""
+    body = {**CLOSE_EXAMPLE, "event": {**CLOSE_EXAMPLE["event"], "object_id": object_id}}
+
+    assert object_id == event_from_delivery(body).object_id
+
+
+def test_events_other_objects_ids_are_not_judged() -> None:
+    """Another object's event is ignored, never turned into a URL: its id is not checked, so
+    a wrong guess about its shape cannot turn Close's deliveries away."""
+    raw = {**CLOSE_EXAMPLE["event"], "object_type": "lead", "object_id": "lead.1"}
+
+    assert "lead.1" == event_from_delivery({**CLOSE_EXAMPLE, "event": raw}).object_id
+
+
+def test_events_rule_test_files_may_hold_a_sweeps_event() -> None:
+    """An envelope read for a rule test (not a delivery) keeps its sweep: sweep rules are
+    tested with such events."""
+    raw = {**CLOSE_EXAMPLE["event"], "action": "swept", "sweep": "stale-deals", "object_id": "o"}
+
+    assert "sweep:stale-deals" == event_from_envelope({**CLOSE_EXAMPLE, "event": raw}).trigger

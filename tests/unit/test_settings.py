@@ -135,3 +135,31 @@ def test_settings_worker_processes(raw: str, expected: int | str) -> None:
     except ConfigurationError as error:
         found = "; ".join(error.problems)
     assert expected == found
+
+
+def test_settings_proxies_default_to_none_and_are_described() -> None:
+    """No proxy is trusted unless DEALKEEPER_PROXIES says so; the startup line shows it."""
+    assert (0, 1) == (
+        Settings.from_env({}).proxies,
+        Settings.from_env({"DEALKEEPER_PROXIES": "1"}).describe()["proxies"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        ("heroku", "DEALKEEPER_PROXIES must be a whole number, got 'heroku'"),
+        ("-1", "DEALKEEPER_PROXIES must not be negative, got '-1'"),
+        (
+            "6",
+            "DEALKEEPER_PROXIES must be the number of proxies in front of the web process "
+            "(0 to 5; 1 on Heroku), got 6",
+        ),
+    ],
+)
+def test_settings_proxies_must_be_a_small_count(raw: str, problem: str) -> None:
+    """DEALKEEPER_PROXIES is a count of proxies, not a list of addresses or a flag."""
+    with pytest.raises(ConfigurationError) as caught:
+        Settings.from_env({"DEALKEEPER_PROXIES": raw})
+
+    assert [problem] == caught.value.problems

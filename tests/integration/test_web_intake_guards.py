@@ -1,0 +1,195 @@
+"""What nobody without the signature key can do to the intake: shut it, queue what Close
+never sends, or make a refused delivery look like traffic."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+from rq import Queue
+
+from service import signatures
+from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY
+from service.budget import RejectionBudget
+from service.settings import Settings
+from service.web import create_app
+
+KEY = bytes.fromhex("5a" * 32)
+NOW = 1_800_000_000.0
+RULES = "rules:\n  - name: full-confidence\n    then:\n      - set: {confidence: 100}\n"
+FLOOD = 3000  # past the whole process's budget (1,200 a minute) more than twice over
+
+
+def envelope(number: int = 1, **event: Any) -> bytes:
+    body = {
+        "id": f"ev_{number}",
+        "object_type": "opportunity",
+        "object_id": f"oppo_{number}",
+        "action": "updated",
+        "date_created": "2026-11-28T03:30:00.000000",
+        "date_updated": "2026-11-28T03:30:00.000000",
+        "changed_fields": ["status_id"],
+        "previous_data": {"status_id": "stat_a"},
+        "data": {"id": f"oppo_{number}", "status_id": "stat_b"},
+    }
+    body.update(event)
+    return json.dumps({"subscription_id": "whsub_1", "event": body}).encode()
+
+
+def signed(body: bytes) -> dict[str, str]:
+    return signatures.signed_headers(body, key=KEY, timestamp=int(NOW))
+
+
+@pytest.fixture
+def make_client(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., FlaskClient]]:
+    (tmp_path / "rules.yaml").write_text(RULES)
+    apps = []
+
+    def make(**changes: Any) -> FlaskClient:
+        settings = Settings(
+            webhook_secrets=(KEY,), redis_url=redis_url, rules_path=str(tmp_path)
+        ).with_changes(**changes)
+        app = create_app(settings, clock=lambda: NOW)
+        apps.append(app)
+        return app.test_client()
+
+    yield make
+    for app in apps:
+        app.extensions["dealkeeper"].connection.close()
+
+
+@pytest.fixture
+def client(make_client: Callable[..., FlaskClient]) -> FlaskClient:
+    return make_client()
+
+
+def post(client: FlaskClient, body: bytes, headers: dict[str, str]) -> Any:
+    return client.post(
+        "/webhooks/close", data=body, headers={**headers, "content-type": "application/json"}
+    )
+
+
+def refusals_counted(redis_client: redis.Redis) -> int:
+    counts = redis_client.hgetall(STATS_KEY)
+    return sum(int(v) for k, v in counts.items() if b"rejected_" in k)
+
+
+@pytest.mark.parametrize(
+    "forwarded",
+    [lambda n: {"X-Forwarded-For": f"198.51.{n // 256}.{n % 256}"}, lambda n: {}],
+    ids=["rotating-x-forwarded-for", "one-address"],
+)
+def test_intake_unsigned_flood_never_refuses_a_signed_delivery(
+    client: FlaskClient, queue: Queue, forwarded: Callable[[int], dict[str, str]]
+) -> None:
+    """After 3,000 unsigned posts in one minute, each still answered 401, ten signed
+    deliveries are all queued: the budget never turns a good signature away."""
+    junk = envelope(0)
+    refused = [post(client, junk, forwarded(n)).status_code for n in range(FLOOD)]
+
+    answers = [post(client, envelope(n), signed(envelope(n))).status_code for n in range(1, 11)]
+
+    assert {401} == set(refused)
+    assert [202] * 10 == answers
+    assert 10 == queue.count
+
+
+def test_intake_refusals_past_the_budget_cost_no_log_line_or_counter(
+    client: FlaskClient, redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Past a client's share, refusals are still refused (401) but neither logged nor
+    counted in Redis; one line says the muting began."""
+    client.application.extensions["dealkeeper"].budget = RejectionBudget(per_client=3)
+
+    with caplog.at_level(logging.WARNING, logger="dealkeeper.web"):
+        answers = [post(client, envelope(), {}).status_code for _ in range(10)]
+
+    messages = [r.getMessage() for r in caplog.records]
+    assert [401] * 10 == answers
+    assert 3 == refusals_counted(redis_client)
+    assert (3, 1) == (
+        messages.count("webhook_rejected"),
+        messages.count("webhook_rejections_muted"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("proxies", "hops", "recorded"),
+    [
+        (0, ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"], 1),
+        (1, ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"], 4),
+        (1, ["203.0.113.1, 198.51.100.9", "203.0.113.2, 198.51.100.9"], 1),
+    ],
+    ids=["no-proxy-ignores-the-header", "one-proxy-its-hop", "one-proxy-forged-hops-ignored"],
+)
+def test_intake_x_forwarded_for_is_trusted_only_as_far_as_dealkeeper_proxies(
+    make_client: Callable[..., FlaskClient],
+    redis_client: redis.Redis,
+    proxies: int,
+    hops: list[str],
+    recorded: int,
+) -> None:
+    """Refusals are budgeted per sender: with no proxy the header is the sender's own words
+    and one connection is one sender; with one proxy, the hop it appended (the last) names
+    the sender and hops before it do not."""
+    client = make_client(proxies=proxies)
+    client.application.extensions["dealkeeper"].budget = RejectionBudget(per_client=1)
+    for hop in hops:
+        post(client, envelope(), {"X-Forwarded-For": hop})
+        post(client, envelope(), {"X-Forwarded-For": hop})
+
+    assert recorded == refusals_counted(redis_client)
+
+
+@pytest.mark.parametrize(
+    "object_id", [".", "..", "oppo_x/../y", "oppo_1%2F..", "../lead_1", "oppo 1", "oppo_1."]
+)
+def test_intake_object_id_that_is_no_close_id_is_400(
+    client: FlaskClient, queue: Queue, object_id: str
+) -> None:
+    """An opportunity id Close could not have made, one that would leave its path segment
+    in a Close URL among them, is refused and nothing is queued."""
+    body = envelope(object_id=object_id)
+
+    answer = post(client, body, signed(body))
+
+    assert 400 == answer.status_code
+    assert "event.object_id must be a Close object id" in answer.get_json()["error"]
+    assert 0 == queue.count
+
+
+def test_intake_swept_action_is_dealkeepers_own_and_400(client: FlaskClient, queue: Queue) -> None:
+    """A delivery claiming to be a sweep's event is refused, however well signed: only
+    dealkeeper's sweeps make those."""
+    body = envelope(action="swept", sweep="stale-deals")
+
+    answer = post(client, body, signed(body))
+
+    assert 400 == answer.status_code
+    assert (
+        "not a Close event: event.action 'swept' is dealkeeper's own; Close never sends it"
+        == (answer.get_json()["error"])
+    )
+    assert 0 == queue.count
+
+
+def test_intake_refused_deliveries_leave_the_last_webhook_time_alone(
+    client: FlaskClient, redis_client: redis.Redis
+) -> None:
+    """401s (a wrong CLOSE_WEBHOOK_SECRET), 400s and 413s do not move last_webhook_at, so
+    an outage of refusals is not taken for traffic; an accepted delivery does."""
+    post(client, envelope(), {})
+    bad = envelope(object_id="..")
+    post(client, bad, signed(bad))
+    client.post("/webhooks/close", data=b"x" * (1024 * 1024 + 1))
+
+    before = redis_client.hget(LAST_KEY, LAST_WEBHOOK_FIELD)
+    post(client, envelope(), signed(envelope()))
+
+    assert (None, True) == (before, redis_client.hget(LAST_KEY, LAST_WEBHOOK_FIELD) is not None)
