@@ -63,6 +63,16 @@ class CatchUpRun:
 
 
 @dataclass(frozen=True)
+class KeyRefusal:
+    """Close refused CLOSE_API_KEY (service/adapters/authfault.py): workers wait."""
+
+    status: int | None  # Close's answer: 401, or 403 when GET /me/ was refused too
+    reason: str  # Close's words, never the key
+    since: float  # when a worker first met it
+    key_fingerprint: str  # a hash of the refused key, to tell keys apart; never the key
+
+
+@dataclass(frozen=True)
 class Status:
     """Everything `dealkeeper status` reports."""
 
@@ -77,6 +87,7 @@ class Status:
     events: Mapping[str, int] = field(default_factory=dict)  # processed, by outcome
     webhooks: Mapping[str, int] = field(default_factory=dict)  # answered, by outcome
     catch_up: CatchUpRun | None = None
+    key_refused: KeyRefusal | None = None
 
 
 def to_json(status: Status, *, now: float) -> dict[str, Any]:
@@ -100,6 +111,7 @@ def to_json(status: Status, *, now: float) -> dict[str, Any]:
         "events": dict(status.events),
         "webhooks": dict(status.webhooks),
         "last_catch_up": None,
+        "close_key_refused": _key_refused_json(status.key_refused),
     }
     if status.catch_up is not None:
         data["last_catch_up"] = {**asdict(status.catch_up), "at": iso(status.catch_up.at)}
@@ -112,12 +124,25 @@ def to_json(status: Status, *, now: float) -> dict[str, Any]:
     return data
 
 
+def _key_refused_json(refused: KeyRefusal | None) -> dict[str, Any] | None:
+    if refused is None:
+        return None
+    return {**asdict(refused), "since": iso(refused.since), "hint": KEY_REFUSED_HINT}
+
+
+KEY_REFUSED_HINT = (
+    "events wait in the queue, none is lost; set a working CLOSE_API_KEY and restart the "
+    "workers, or make the key work again at Close: workers go on by themselves"
+)
+
+
 def render_table(status: Status, *, now: float) -> str:
     """Two aligned columns, one fact per line."""
     rows = [
         ("queue", _queue_line(status.queue, now)),
         ("workers", str(status.queue.workers)),
         ("rules", _rules_line(status.rules)),
+        ("Close API key", _key_line(status.key_refused, now)),
         ("last webhook", _moment(status.last_webhook_at, now)),
         ("last Close call", _moment(status.last_close_call_at, now)),
         ("Close rate limit", _rate_limit_line(status.rate_limit, now)),
@@ -143,6 +168,13 @@ def _catch_up_warning(run: CatchUpRun | None, now: float) -> list[str]:
         "retries; give catch-up an admin's API key, or run a sweep to recover a longer "
         f"outage ({_clock(run.at)}, {duration(now - run.at)} ago)"
     ]
+
+
+def _key_line(refused: KeyRefusal | None, now: float) -> str:
+    if refused is None:
+        return "no refusal recorded"
+    since = f"{_clock(refused.since)}, {duration(now - refused.since)} ago"
+    return f"REFUSED by Close ({refused.reason}; since {since}): workers paused; {KEY_REFUSED_HINT}"
 
 
 def _queue_line(queue: QueueState, now: float) -> str:
