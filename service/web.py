@@ -19,6 +19,7 @@ from rq import Queue
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from service import defaults, jsonbody, logs, metrics, signatures
+from service.adapters.authfault import read_refusal
 from service.adapters.organization import KnownOrganizations, refusal
 from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
 from service.adapters.rulefiles import RulesHolder
@@ -27,6 +28,7 @@ from service.budget import RejectionBudget
 from service.errors import InvalidRulesError, QueueUnavailableError, WebhookRejectedError
 from service.events import EnvelopeError, Event, event_from_envelope
 from service.settings import Settings
+from service.status import KEY_REFUSED_HINT
 
 log = logging.getLogger("dealkeeper.web")
 
@@ -222,10 +224,23 @@ def _readiness(intake: Intake) -> tuple[Response, int]:
         ruleset = intake.rules.current()
     except InvalidRulesError as error:
         problems.append(f"rules: {error}")
+    problems.extend(_key_problems(intake.connection))
     if problems:
         return jsonify(status="not ready", problems=problems), 503
     assert ruleset is not None
     return jsonify(status="ready", rules=len(ruleset.rules), rules_digest=ruleset.digest), 200
+
+
+def _key_problems(connection: redis.Redis) -> list[str]:
+    """Close refusing CLOSE_API_KEY (workers recorded it): the web still queues every
+    event, but none is applied until the key works (service/adapters/authfault.py)."""
+    try:
+        refused = read_refusal(connection)
+    except redis.RedisError:
+        return []  # the ping above reports Redis
+    if refused is None:
+        return []
+    return [f"close api key: refused by Close ({refused.reason}); {KEY_REFUSED_HINT}"]
 
 
 def _count(intake: Intake, outcome: str) -> None:

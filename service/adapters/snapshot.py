@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import redis
 from rq import Queue, Worker
 
+from service.adapters.authfault import read_refusal
 from service.adapters.queue import make_queue
 from service.adapters.stats import Sample, Stats
 from service.errors import InvalidRulesError
@@ -41,6 +42,7 @@ def collect_status(
         events=_by_label(samples, "events_total", "outcome"),
         webhooks=_by_label(samples, "webhooks_total", "outcome"),
         catch_up=stats.last_catch_up(),
+        key_refused=read_refusal(connection),
     )
 
 
