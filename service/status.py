@@ -142,7 +142,6 @@ def render_table(status: Status, *, now: float) -> str:
         ("queue", _queue_line(status.queue, now)),
         ("workers", str(status.queue.workers)),
         ("rules", _rules_line(status.rules)),
-        ("Close API key", _key_line(status.key_refused, now)),
         ("last webhook", _moment(status.last_webhook_at, now)),
         ("last Close call", _moment(status.last_close_call_at, now)),
         ("Close rate limit", _rate_limit_line(status.rate_limit, now)),
@@ -155,6 +154,7 @@ def render_table(status: Status, *, now: float) -> str:
     lines += [f"{name:<{width}}{value}" for name, value in rows]
     lines += [f"  {problem}" for problem in status.rules.problems]
     lines += _catch_up_warning(status.catch_up, now)
+    lines += _key_refused_warning(status.key_refused, now)
     return "\n".join(lines)
 
 
@@ -170,11 +170,15 @@ def _catch_up_warning(run: CatchUpRun | None, now: float) -> list[str]:
     ]
 
 
-def _key_line(refused: KeyRefusal | None, now: float) -> str:
+def _key_refused_warning(refused: KeyRefusal | None, now: float) -> list[str]:
+    """Said only while Close refuses the key: workers take no event until it works."""
     if refused is None:
-        return "no refusal recorded"
+        return []
     since = f"{_clock(refused.since)}, {duration(now - refused.since)} ago"
-    return f"REFUSED by Close ({refused.reason}; since {since}): workers paused; {KEY_REFUSED_HINT}"
+    return [
+        f"Close refuses CLOSE_API_KEY ({refused.reason}; since {since}): workers are "
+        f"paused; {KEY_REFUSED_HINT}"
+    ]
 
 
 def _queue_line(queue: QueueState, now: float) -> str:
