@@ -125,8 +125,7 @@ def test_a_paused_worker_stops_promptly_and_a_new_key_goes_on_at_once(cluster: C
     wait_for(lambda: len(cluster.our_writes()) == EVENTS, what="every event", timeout=SETTLE_SEC)
     assert_stamped(cluster, ids)
     assert make_queue(cluster.redis).failed_job_registry.count == 0
-    assert readiness(cluster)[0] == 200
-    assert WRONG_KEY not in cluster.logs()
+    assert readiness(cluster)[0] == 200  # the fixture also searches every log for WRONG_KEY
 
 
 def test_a_403_for_one_deal_parks_that_event_only(cluster: Cluster) -> None:
