@@ -82,17 +82,21 @@ class KeyGate:
         self._refused = False
         self._probes = 0  # failed probes in a row: the backoff's exponent
         self._tried_own_key = False  # whether this key was probed against the recorded refusal
+        # The last 403 found to be the event's own: the worker sees the same error again
+        # after the job did, and need not ask /me/ twice.
+        self._not_the_key: CloseAPIError | None = None
 
     def judge(self, error: CloseAPIError) -> CloseKeyRefusedError | None:
         """The key fault `error` shows, recorded for every worker; None when it is the
         event's own (any other status, or a 403 while GET /me/ does not refuse the key)."""
-        if error.status not in KEY_STATUSES:
+        if error.status not in KEY_STATUSES or error is self._not_the_key:
             return None
         if error.status == 403:
             # Close answers 403 "when an operation was not allowed": a deal this key's user
             # may not edit is the event's problem. Only /me/ refused too blames the key.
             confirmed = self._me_error()
             if confirmed is None or confirmed.status not in KEY_STATUSES:
+                self._not_the_key = error
                 return None
             error = confirmed
         self.record(error.status, str(error))

@@ -49,8 +49,12 @@ def test_a_403_while_me_answers_is_the_events_own(
     client = make_client()
     fake_close.fail_next(1, status=403, method="GET", path_prefix="opportunity/")
     gate = KeyGate(redis_client, client, api_key=API_KEY)
-    assert gate.judge(refusal_of(client)) is None
+    error = refusal_of(client)
+    assert gate.judge(error) is None
     assert read_refusal(redis_client) is None
+    asked = len(fake_close.requests_matching(method="GET", path_prefix="me/"))
+    assert gate.judge(error) is None  # the worker judging the job's error again
+    assert asked == len(fake_close.requests_matching(method="GET", path_prefix="me/")) == 1
 
 
 @pytest.mark.allow_error_logs
