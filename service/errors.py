@@ -9,6 +9,8 @@
      +-- NotYetDueError            an older event of the opportunity goes first; retried later
      +-- LoopSuspectedError        a field keeps being rewritten; the event is parked
      +-- CloseUnavailableError     dry-run without an API key: nothing can be read from Close
+     +-- CloseKeyRefusedError      Close refused CLOSE_API_KEY itself (401, or 403 with /me/
+     |                             refused too): the job goes back to the queue, workers pause
      +-- CloseAPIError             Close answered with an error (method, path, status, message)
           +-- CloseClientError     4xx other than 429: permanent, the job is parked
           |    +-- CloseNotFoundError   404: the opportunity is gone; the event is dropped
@@ -76,6 +78,14 @@ class OpportunityBusyError(DealkeeperError):
 
 class CloseUnavailableError(DealkeeperError):
     """Dry-run mode without CLOSE_API_KEY was asked to read from Close."""
+
+
+class CloseKeyRefusedError(DealkeeperError):
+    """Close refused CLOSE_API_KEY itself: a fault of the deployment, not of the event."""
+
+    def __init__(self, message: str, *, status: int | None) -> None:
+        self.status = status
+        super().__init__(message)
 
 
 class NotYetDueError(DealkeeperError):

@@ -23,6 +23,7 @@ import redis
 from rq import Retry, get_current_job
 
 from service import defaults, logs
+from service.adapters.authfault import KeyGate
 from service.adapters.close import CloseAPI, close_api_for, opportunity_path
 from service.adapters.history import History
 from service.adapters.housekeeping import InHand
@@ -36,6 +37,7 @@ from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
 from service.errors import (
+    CloseClientError,
     CloseNotFoundError,
     CloseRateLimitedError,
     LoopSuspectedError,
@@ -80,6 +82,9 @@ class JobContext:
     # The organization CLOSE_API_KEY belongs to, learnt by the worker's maintenance (None:
     # no key to ask with, or a context built by hand; events are then not checked).
     organization: OrganizationWatch | None = None
+    # Tells Close refusing CLOSE_API_KEY from refusing one event, and pauses workers for
+    # the first (None: no key, nothing to refuse).
+    key_gate: KeyGate | None = None
     # Called with (event, plan or None, outcome) after every event.
     on_finish: list[Callable[[Event, Plan | None, Outcome], None]] = field(default_factory=list)
     # Called with (pipeline, event, plan or None, outcome) to add their writes (history) to
@@ -147,6 +152,7 @@ def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
     )
     if settings.close_api_key:
         context.organization = OrganizationWatch(connection, close)
+        context.key_gate = KeyGate(connection, close, api_key=settings.close_api_key)
     context.finish_writers.append(History(connection).record_finished)
     return context
 
@@ -190,6 +196,14 @@ def _process(event: Event, *, job_id: str | None) -> Outcome | Retry:
         wait = math.ceil(error.retry_after_sec + random.uniform(0, 1))
         log.warning("event_rescheduled", extra={"reason": "rate limited", "wait_sec": wait})
         return Retry(max=defaults.JOB_MAX_RESCHEDULES, interval=wait)
+    except CloseClientError as error:
+        refused = None if context.key_gate is None else context.key_gate.judge(error)
+        if refused is None:
+            log.exception("event_failed")
+            raise
+        # Said once for all workers at ERROR (close_key_refused); the worker requeues it.
+        log.info("event_held_back", extra={"reason": str(refused)})
+        raise refused from error
     except Exception:
         # The boundary: log with the traceback, then let RQ retry or park the job.
         log.exception("event_failed")

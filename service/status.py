@@ -65,6 +65,16 @@ class CatchUpRun:
 
 
 @dataclass(frozen=True)
+class KeyRefusal:
+    """Close refused CLOSE_API_KEY (service/adapters/authfault.py): workers wait."""
+
+    status: int | None  # Close's answer: 401, or 403 when GET /me/ was refused too
+    reason: str  # Close's words, never the key
+    since: float  # when a worker first met it
+    key_fingerprint: str  # a hash of the refused key, to tell keys apart; never the key
+
+
+@dataclass(frozen=True)
 class Status:
     """Everything `dealkeeper status` reports."""
 
@@ -80,6 +90,7 @@ class Status:
     webhooks: Mapping[str, int] = field(default_factory=dict)  # answered, by outcome
     catch_up: CatchUpRun | None = None
     redis_policy: EvictionPolicy = field(default_factory=lambda: EvictionPolicy(None))
+    key_refused: KeyRefusal | None = None
 
 
 def to_json(status: Status, *, now: float) -> dict[str, Any]:
@@ -108,6 +119,7 @@ def to_json(status: Status, *, now: float) -> dict[str, Any]:
             "may_evict": status.redis_policy.may_evict,
             "problem": status.redis_policy.problem(),
         },
+        "close_key_refused": _key_refused_json(status.key_refused),
     }
     if status.catch_up is not None:
         data["last_catch_up"] = {**asdict(status.catch_up), "at": iso(status.catch_up.at)}
@@ -118,6 +130,18 @@ def to_json(status: Status, *, now: float) -> dict[str, Any]:
         seen["seen_at"] = iso(status.rate_limit.seen_at)
         data["close_rate_limit"] = seen
     return data
+
+
+def _key_refused_json(refused: KeyRefusal | None) -> dict[str, Any] | None:
+    if refused is None:
+        return None
+    return {**asdict(refused), "since": iso(refused.since), "hint": KEY_REFUSED_HINT}
+
+
+KEY_REFUSED_HINT = (
+    "events wait in the queue, none is lost; set a working CLOSE_API_KEY and restart the "
+    "workers, or make the key work again at Close: workers go on by themselves"
+)
 
 
 def render_table(status: Status, *, now: float) -> str:
@@ -139,6 +163,7 @@ def render_table(status: Status, *, now: float) -> str:
     lines += [f"{name:<{width}}{value}" for name, value in rows]
     lines += [f"  {problem}" for problem in status.rules.problems]
     lines += _catch_up_warning(status.catch_up, now)
+    lines += _key_refused_warning(status.key_refused, now)
     return "\n".join(lines)
 
 
@@ -158,6 +183,17 @@ def _catch_up_warning(run: CatchUpRun | None, now: float) -> list[str]:
         "key reads an event's data only for an hour): they were left for Close's webhook "
         "retries; give catch-up an admin's API key, or run a sweep to recover a longer "
         f"outage ({_clock(run.at)}, {duration(now - run.at)} ago)"
+    ]
+
+
+def _key_refused_warning(refused: KeyRefusal | None, now: float) -> list[str]:
+    """Said only while Close refuses the key: workers take no event until it works."""
+    if refused is None:
+        return []
+    since = f"{_clock(refused.since)}, {duration(now - refused.since)} ago"
+    return [
+        f"Close refuses CLOSE_API_KEY ({refused.reason}; since {since}): workers are "
+        f"paused; {KEY_REFUSED_HINT}"
     ]
 
 

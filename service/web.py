@@ -20,6 +20,7 @@ from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from service import defaults, jsonbody, logs, metrics, signatures
+from service.adapters.authfault import read_refusal
 from service.adapters.eviction import PolicyWatch, log_at_start
 from service.adapters.organization import KnownOrganizations, refusal
 from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
@@ -29,6 +30,7 @@ from service.budget import RejectionBudget
 from service.errors import InvalidRulesError, QueueUnavailableError, WebhookRejectedError
 from service.events import EnvelopeError, Event, event_from_delivery
 from service.settings import Settings
+from service.status import KEY_REFUSED_HINT
 
 log = logging.getLogger("dealkeeper.web")
 
@@ -237,6 +239,7 @@ def _readiness(intake: Intake) -> tuple[Response, int]:
         ruleset = intake.rules.current()
     except InvalidRulesError as error:
         problems.append(f"rules: {error}")
+    problems.extend(_key_problems(intake.connection))
     if problems:
         return jsonify(status="not ready", problems=problems), 503
     assert ruleset is not None
@@ -246,6 +249,18 @@ def _readiness(intake: Intake) -> tuple[Response, int]:
 def _eviction_problems(intake: Intake) -> list[str]:
     problem = intake.eviction.current().problem()
     return [] if problem is None else [f"redis: {problem}"]
+
+
+def _key_problems(connection: redis.Redis) -> list[str]:
+    """Close refusing CLOSE_API_KEY (workers recorded it): the web still queues every
+    event, but none is applied until the key works (service/adapters/authfault.py)."""
+    try:
+        refused = read_refusal(connection)
+    except redis.RedisError:
+        return []  # the ping above reports Redis
+    if refused is None:
+        return []
+    return [f"close api key: refused by Close ({refused.reason}); {KEY_REFUSED_HINT}"]
 
 
 def _count(intake: Intake, outcome: str) -> None:

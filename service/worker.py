@@ -15,7 +15,10 @@ from __future__ import annotations
 import logging
 import time
 from types import TracebackType
+from typing import Any
 
+from rq import Queue
+from rq.exceptions import StopRequested
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -27,13 +30,16 @@ from service.adapters.queue import EventQueue, connect, make_queue, redis_url
 from service.adapters.stats import Stats
 from service.adapters.steadyworker import SteadyWorker
 from service.adapters.sweepstore import SweepStore
-from service.errors import CloseClientError, LoopSuspectedError
+from service.errors import CloseClientError, CloseKeyRefusedError, LoopSuspectedError
 from service.events import EnvelopeError, event_from_dict
 from service.settings import Settings
 from service.sweeps import schedule as sweeps
 
 log = logging.getLogger("dealkeeper.worker")
 PERMANENT_ERRORS = (CloseClientError, EnvelopeError, LoopSuspectedError)
+# How often a worker paused for a refused key looks again (and, in its turn, probes Close);
+# a SIGTERM interrupts the wait at once.
+KEY_WAIT_POLL_SEC = 1.0
 
 
 def park_permanent_failures(
@@ -68,6 +74,60 @@ class DealkeeperWorker(SteadyWorker):
     plans the sweeps that are due."""
 
     plans_sweeps = False  # make_worker turns it on when a Close key lets sweeps list deals
+    _held_back: str | None = None  # the job whose failure was Close refusing our key
+
+    # -- a refused CLOSE_API_KEY (service/adapters/authfault.py) --------------------------
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        if self._wait_for_key(burst=timeout is None):
+            return None  # a burst worker ends: nothing may be taken until the key works
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+    def _wait_for_key(self, *, burst: bool) -> bool:
+        """Take no job while Close refuses the key (heartbeats and maintenance go on);
+        True when a burst worker would have to wait."""
+        gate = jobs.installed().key_gate
+        paused = False
+        while gate is not None and self._ride(gate.refused):
+            if burst:
+                return True
+            if not paused:
+                paused = True
+                self.set_state("suspended")
+                self.procline("paused: Close refuses CLOSE_API_KEY")  # type: ignore[no-untyped-call]
+            self.heartbeat()
+            if self.should_run_maintenance_tasks:
+                self.run_maintenance_tasks()
+            if self._stop_requested:
+                raise StopRequested()
+            time.sleep(KEY_WAIT_POLL_SEC)  # SIGTERM raises StopRequested from here
+        return False
+
+    def handle_exception(self, job: Job, *exc_info: Any) -> None:
+        if self._key_refused(exc_info[1]):
+            self._held_back = job.id  # not the job's fault: no traceback, no parking
+            return
+        super().handle_exception(job, *exc_info)
+
+    def _key_refused(self, error: BaseException) -> bool:
+        if isinstance(error, CloseKeyRefusedError):
+            return True
+        # Jobs other than events (catch-up, sweeps) meet the refusal as Close's own error.
+        gate = jobs.installed().key_gate
+        return isinstance(error, CloseClientError) and gate is not None and bool(gate.judge(error))
+
+    def handle_job_failure(
+        self, job: Job, queue: Queue, started_job_registry: Any = None, exc_string: str = ""
+    ) -> None:
+        if self._held_back != job.id:
+            super().handle_job_failure(job, queue, started_job_registry, exc_string)
+            return
+        self._held_back = None
+        self._ride(lambda: self._queue_again(job, queue, after="close key refused"))
+
+    # -- maintenance ------------------------------------------------------------------------
 
     def run_maintenance_tasks(self) -> None:
         """RQ's maintenance (at start, then every maintenance interval), the sweeps due

@@ -28,6 +28,9 @@ RULES_DIR = REPO / "rules"
 SUITE_SECRETS = (
     FakeClose.DEFAULT_API_KEY,
     "sk-dealkeeper-test-5f1c9a2e",  # tests/adapters/conftest.py
+    "sk-dealkeeper-revoked-9b3d7e1f",  # refused keys: tests/faults/test_key_refused.py,
+    "sk-dealkeeper-wrong-0a7c",  # tests/adapters/test_authfault.py
+    "sk-dealkeeper-old-3e9d",
     "11" * 32,
     "22" * 32,
     KEY_HEX,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 import redis
 from rq import Queue, Worker
 
+from service.adapters.authfault import read_refusal
 from service.adapters.eviction import read_policy
 from service.adapters.queue import make_queue
 from service.adapters.stats import Sample, Stats
@@ -43,6 +44,7 @@ def collect_status(
         webhooks=_by_label(samples, "webhooks_total", "outcome"),
         catch_up=stats.last_catch_up(),
         redis_policy=read_policy(connection),
+        key_refused=read_refusal(connection),
     )
 
 

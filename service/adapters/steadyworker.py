@@ -122,7 +122,7 @@ class SteadyWorker(LeanSimpleWorker):
             super().execute_job(job, queue)
         except REDIS_AWAY as error:
             log.warning("job_interrupted", extra={"job_id": job.id, "error": str(error)})
-            self._after_outage(error, lambda: self._queue_again(job, queue))
+            self._after_outage(error, lambda: self._queue_again(job, queue, after="redis outage"))
         finally:
             self.in_hand.job_ended()
 
@@ -133,9 +133,10 @@ class SteadyWorker(LeanSimpleWorker):
             raise StopRequested() from stop
         self._ride(then)
 
-    def _queue_again(self, job: Job, queue: Queue) -> None:
-        """Queue a job whose run Redis lost track of (neither lost nor applied twice: it
-        re-reads the opportunity before any write)."""
+    def _queue_again(self, job: Job, queue: Queue, *, after: str) -> None:
+        """Queue a job again, at the head, uncounted: one whose run Redis lost track of, or
+        one Close refused our key for (neither lost nor applied twice: it re-reads the
+        opportunity before any write)."""
         status = job.get_status(refresh=True) if job.exists(job.id, self.connection) else None
         if status in _ENDED:
             return  # its bookkeeping went through; only the answer was lost
@@ -149,7 +150,7 @@ class SteadyWorker(LeanSimpleWorker):
             pipe.lrem(queue.intermediate_queue_key, 0, job.id)
             queue.enqueue_job(job, pipeline=pipe, at_front=True)
             pipe.execute()
-        log.warning("job_queued_again", extra={"job_id": job.id, "after": "redis outage"})
+        log.warning("job_queued_again", extra={"job_id": job.id, "after": after})
 
     # -- start and stop -----------------------------------------------------------------------
 

@@ -73,8 +73,9 @@ class FakeClose:
         self.traffic = Traffic()
         self._stopping = threading.Event()
         self._listing = OpportunityListing()
+        self._api_keys = dict(keys)  # shared with the routes: set_api_keys changes it live
         backend = Backend(
-            self.store, self.traffic, dict(keys), self._stopping, admin, self._listing
+            self.store, self.traffic, self._api_keys, self._stopping, admin, self._listing
         )
         # HTTP/1.1 with keep-alive, as Close's API: clients' connection pools are used.
         self._server = KeepAliveServer(host, port, create_app(backend))
@@ -251,6 +252,13 @@ class FakeClose:
         self.traffic.clear()
 
     # -- fault injection ---------------------------------------------------------------------
+
+    def set_api_keys(self, api_keys: Mapping[str, str]) -> None:
+        """Accept exactly these keys (API key -> api_key_id) from now on: a key left out
+        is revoked (401 on every request, /me/ too), one added starts working at once."""
+        for key in [k for k in self._api_keys if k not in api_keys]:
+            del self._api_keys[key]
+        self._api_keys.update(api_keys)
 
     def fail_next(
         self,

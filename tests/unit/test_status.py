@@ -7,6 +7,7 @@ import pytest
 from service.redispolicy import EvictionPolicy
 from service.status import (
     CatchUpRun,
+    KeyRefusal,
     QueueState,
     RateLimit,
     RulesState,
@@ -141,3 +142,27 @@ def test_status_json_has_the_last_catch_up() -> None:
         to_json(sample(), now=NOW)["last_catch_up"],
         to_json(sample(catch_up=run), now=NOW)["last_catch_up"],
     )  # fmt: skip
+
+
+REFUSED = KeyRefusal(401, "401 Unauthorized for GET me/: Unauthorized", NOW - 130, "0a1b2c3d4e5f")
+
+
+def test_status_table_says_when_close_refuses_the_key() -> None:
+    """Only while it lasts: the line says what happened since when, and what to do."""
+    assert "CLOSE_API_KEY" not in render_table(sample(), now=NOW)
+    assert render_table(sample(key_refused=REFUSED), now=NOW).splitlines()[-1] == (
+        "Close refuses CLOSE_API_KEY (401 Unauthorized for GET me/: Unauthorized; since "
+        "2027-01-15 07:57:50 UTC, 2m 10s ago): workers are paused; events wait in the queue, "
+        "none is lost; set a working CLOSE_API_KEY and restart the workers, or make the key "
+        "work again at Close: workers go on by themselves"
+    )
+
+
+def test_status_json_has_the_key_refusal() -> None:
+    assert to_json(sample(), now=NOW)["close_key_refused"] is None
+    refused = to_json(sample(key_refused=REFUSED), now=NOW)["close_key_refused"]
+    assert (401, "2027-01-15T07:57:50.000Z", "0a1b2c3d4e5f") == (
+        refused["status"],
+        refused["since"],
+        refused["key_fingerprint"],
+    )
