@@ -15,13 +15,16 @@ from __future__ import annotations
 import logging
 import time
 from types import TracebackType
+from typing import Any
 
-from rq.job import Job
+from rq import Queue
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from service import catchup, jobs, logs
 from service.adapters.history import History, history_entry
 from service.adapters.outage import RedisOutage
+from service.adapters.parked import compact_reason, store_compactly
 from service.adapters.queue import EventQueue, connect, make_queue, redis_url
 from service.adapters.stats import Stats
 from service.adapters.steadyworker import SteadyWorker
@@ -78,6 +81,17 @@ class DealkeeperWorker(SteadyWorker):
             sweeps.plan_safely(context.rules, store=SweepStore(self.connection))
         if context.organization is not None:
             context.organization.refresh_if_due()
+
+    def handle_job_failure(
+        self, job: Job, queue: Queue, started_job_registry: Any = None, exc_string: str = ""
+    ) -> None:
+        """RQ's handling, with the traceback it keeps trimmed to the frame that raised and
+        the exception (Close's answer) and the parked store held to its cap
+        (service/adapters/parked.py)."""
+        reason = compact_reason(exc_string)
+        super().handle_job_failure(job, queue, started_job_registry, exc_string=reason)
+        if job.get_status(refresh=False) == JobStatus.FAILED:  # parked, not retried
+            store_compactly(queue, job, reason)
 
 
 def make_worker(settings: Settings, *, name: str | None = None) -> DealkeeperWorker:
