@@ -21,8 +21,17 @@ BENCHMARKS = {
     "latency": "bench.latency",
     "memory": "bench.memory",
     "soak": "bench.soak",
+    "redis": "bench.footprint",
 }
-ALL = ("intake", "worker", "drain", "engine", "latency", "memory")  # soak is a separate run
+ALL = (
+    "intake",
+    "worker",
+    "drain",
+    "engine",
+    "latency",
+    "memory",
+    "redis",
+)  # soak is a separate run
 
 
 def run_all() -> int:

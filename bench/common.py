@@ -207,6 +207,22 @@ def job_span_sec(connection: redis.Redis) -> tuple[int, float]:
     return len(ends), max(ends) - min(starts)
 
 
+def event_span_sec(log: Path) -> tuple[int, float]:
+    """How many events a worker finished and the seconds from the first one's start to the
+    last one's end, read from its log's one line per event (its time and duration): RQ
+    keeps nothing of a finished event's job to read them from."""
+    starts, ends = [], []
+    for line in log.read_text().splitlines():
+        entry = json.loads(line) if line.startswith("{") else {}
+        if "duration_ms" in entry and entry.get("logger") == "dealkeeper.jobs":
+            end = _rq_time(entry["ts"])
+            starts.append(end - entry["duration_ms"] / 1000)
+            ends.append(end)
+    if not starts:
+        return 0, 0.0
+    return len(ends), max(ends) - min(starts)
+
+
 def _rq_time(raw: bytes | str) -> float:
     text = (raw.decode() if isinstance(raw, bytes) else raw).replace("Z", "+00:00")
     moment = datetime.fromisoformat(text)

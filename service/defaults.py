@@ -39,8 +39,18 @@ JOB_KEEPALIVE_TTL_SEC = 8
 # lock this long past its last renewal; should it die, another takes over within that.
 SCHEDULER_LOCK_TTL_SEC = 10
 MAINTENANCE_LOCK_TTL_SEC = 60
-JOB_RESULT_TTL_SEC = 3600
+# A finished event's outcome is in its history (service/adapters/history.py): RQ keeps
+# nothing of a successful job (0 makes RQ delete it at once). Kept an hour, its hash and
+# result stream were 6.8 KB an event, 32 MB for the last hour at 100,000 events a day.
+JOB_RESULT_TTL_SEC = 0
 JOB_FAILURE_TTL_SEC = 30 * 24 * 3600
+# Parked events kept at most (oldest dropped past it, with a WARNING `parked_dropped` and
+# dealkeeper_jobs_parked_dropped_total): about 3 KB each (`python3 dev.py bench redis`), so
+# a full store is 3 MB. A thousand parked events is a cause to fix, not a backlog to read.
+PARKED_MAX = 1_000
+# The part of a parked event's traceback kept (the last frame and the exception, which for
+# Close's refusals is Close's answer with its field errors), in characters.
+PARKED_REASON_MAX_CHARS = 2_000
 # Transient failures (5xx, timeouts, Redis blips) come back after these waits, then park.
 JOB_RETRY_INTERVALS_SEC = (5, 15, 30, 60, 120, 300, 600, 1200)
 # A job asks RQ to run it again later (rate limit, busy opportunity) at most this often.

@@ -1,7 +1,8 @@
 """How a job ends: its bookkeeping in one round trip, its one canonical log line, its result.
 
 Everything a finished event leaves in Redis (the loop guard's count, the lag histogram, the
-pending list, counters, Close's answers kept during the job, history) goes in one MULTI/EXEC:
+pending list, counters, Close's answers kept during the job, history; what RQ kept of
+the job's earlier runs is dropped) goes in one MULTI/EXEC:
 one round trip instead of one per concern.
 """
 
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from service.adapters.history import CLOSE_STATUS_BY_OUTCOME
 from service.adapters.ordering import remove_pending
+from service.adapters.queue import forget_results
 from service.events import Event
 from service.rules import Plan
 
@@ -109,6 +111,7 @@ def _write_bookkeeping(
             context.stats.incr("writes_not_taken_total", target=pipe)
         if job_id is not None:
             remove_pending(pipe, event, job_id=job_id)
+            forget_results(pipe, job_id)
         context.stats.incr("events_total", target=pipe, outcome=outcome)
         for rule in plan.fired if plan is not None else ():
             context.stats.incr("rules_fired_total", target=pipe, rule=rule)

@@ -19,6 +19,7 @@ from prometheus_client.core import (
 )
 from rq import Queue, Worker
 
+from service import defaults
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import HistogramData, Sample, Stats
 from service.errors import InvalidRulesError
@@ -33,11 +34,17 @@ HELP = {
     "close_rate_limited_total": "Close answers that were 429 (rate limited).",
     "close_retries_total": "Attempts repeating a failed one (no answer, 429, 5xx), by method.",
     "jobs_parked_total": "Jobs parked after a permanent failure.",
+    "jobs_parked_dropped_total": "Parked events dropped (oldest first) past the cap.",
     "writes_not_taken_total": "Writes Close answered 200 without taking every field sent.",
     "event_lag_seconds": "From the event's time in Close to our write of its update.",
 }
 # Shown as 0 before the first increment, so alerts on them see a series from the start.
-ALWAYS_SHOWN = ("jobs_parked_total", "close_rate_limited_total", "writes_not_taken_total")
+ALWAYS_SHOWN = (
+    "jobs_parked_total",
+    "jobs_parked_dropped_total",
+    "close_rate_limited_total",
+    "writes_not_taken_total",
+)
 LAST_TIMES = {
     "last_webhook_at": (
         "last_webhook_timestamp_seconds",
@@ -95,6 +102,7 @@ def _queue_gauges(queue: Queue) -> Iterator[Metric]:
         "jobs_running": ("Events being processed.", queue.started_job_registry.count),
         "jobs_scheduled": ("Events waiting for a retry.", queue.scheduled_job_registry.count),
         "jobs_failed": ("Events parked in the failed registry.", queue.failed_job_registry.count),
+        "jobs_parked_max": ("Events the parked store keeps at most.", defaults.PARKED_MAX),
         "workers": ("Worker processes alive.", Worker.count(queue=queue)),
     }
     for name, (help_text, value) in gauges.items():

@@ -19,13 +19,14 @@ from typing import Any
 
 from rq import Queue
 from rq.exceptions import StopRequested
-from rq.job import Job
+from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
 from service import catchup, jobs, logs
 from service.adapters.eviction import log_at_start
 from service.adapters.history import History, history_entry
 from service.adapters.outage import RedisOutage
+from service.adapters.parked import compact_reason, store_compactly
 from service.adapters.queue import EventQueue, connect, make_queue, redis_url
 from service.adapters.stats import Stats
 from service.adapters.steadyworker import SteadyWorker
@@ -121,11 +122,17 @@ class DealkeeperWorker(SteadyWorker):
     def handle_job_failure(
         self, job: Job, queue: Queue, started_job_registry: Any = None, exc_string: str = ""
     ) -> None:
-        if self._held_back != job.id:
-            super().handle_job_failure(job, queue, started_job_registry, exc_string)
+        """A job Close refused our key for goes back to the queue; any other failure is
+        RQ's, with the traceback it keeps trimmed to the frame that raised and the exception
+        (Close's answer) and the parked store held to its cap (service/adapters/parked.py)."""
+        if self._held_back == job.id:
+            self._held_back = None
+            self._ride(lambda: self._queue_again(job, queue, after="close key refused"))
             return
-        self._held_back = None
-        self._ride(lambda: self._queue_again(job, queue, after="close key refused"))
+        reason = compact_reason(exc_string)
+        super().handle_job_failure(job, queue, started_job_registry, exc_string=reason)
+        if job.get_status(refresh=False) == JobStatus.FAILED:  # parked, not retried
+            store_compactly(queue, job, reason)
 
     # -- maintenance ------------------------------------------------------------------------
 

@@ -67,10 +67,13 @@ def test_deploy_app_json_describes_every_variable() -> None:
 
 
 def test_deploy_app_json_brings_redis_and_both_processes() -> None:
-    """Heroku Redis, one web and one worker dyno, and TLS to Redis that works with it."""
+    """Heroku Redis of the plan docs/redis.md sizes for the documented volume, one web and
+    one worker dyno, and TLS to Redis that works with it."""
     app = json.loads((REPO / "app.json").read_text())
+    sizing = (REPO / "docs" / "redis.md").read_text()
 
-    assert ["heroku-redis:mini"] == [a["plan"] for a in app["addons"]]
+    assert ["heroku-redis:premium-2"] == [a["plan"] for a in app["addons"]]
+    assert "| 10,000 | 105 MB | premium-2 (250 MB): what `app.json` provisions |" in sizing
     assert {"web": 1, "worker": 1} == {k: v["quantity"] for k, v in app["formation"].items()}
     assert "none" == app["env"]["REDIS_SSL_CERT_REQS"]["value"]
 

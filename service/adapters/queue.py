@@ -27,6 +27,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry
+from rq.results import Result
 from rq.serializers import JSONSerializer
 from rq.utils import now, utcformat
 
@@ -195,6 +196,20 @@ def _not_taken(error: RedisError) -> str:
         "history, parked jobs) or raise maxmemory (a bigger Redis plan); Close delivers the "
         f"event again. Redis said: {error}"
     )
+
+
+def forget_results(target: Any, job_id: str) -> None:
+    """Drop what RQ kept of the job's earlier runs (on a connection or a pipeline).
+
+    A run that asked to wait (rate limit, busy opportunity) left a `retried` result, which
+    RQ keeps as long as a failure, 30 days, and does not delete with the job: a finished
+    event's outcome is in its history, so nothing of the job needs to stay."""
+    target.delete(results_key(job_id))
+
+
+def results_key(job_id: str) -> str:
+    """The key of RQ's stream of a job's results."""
+    return str(Result.get_key(job_id))  # type: ignore[no-untyped-call]
 
 
 def queued_before(event: Event, *, queue: Queue) -> bool:

@@ -1,7 +1,9 @@
 """`dealkeeper failed`: the parking lot of events that could not be applied.
 
 A permanent failure (Close refused the update, a suspected loop) or a transient one that
-outlived every retry leaves the event's job in RQ's failed registry, with Close's answer.
+outlived every retry leaves the event's job in RQ's failed registry, with Close's answer
+(the traceback trimmed to its last frame; at most defaults.PARKED_MAX events are kept,
+service/adapters/parked.py).
 These commands list, show, retry and purge them, like `rq requeue`, with counts and a
 non-zero exit when something could not be done.
 """
@@ -22,7 +24,8 @@ from rq.serializers import JSONSerializer
 
 from service import defaults
 from service.adapters.loopguard import PREFIX as LOOP_PREFIX
-from service.adapters.queue import connect, make_queue, redis_url
+from service.adapters.parked import reason_of
+from service.adapters.queue import connect, make_queue, redis_url, results_key
 from service.settings import Settings
 
 
@@ -62,8 +65,7 @@ def describe(job: Job) -> Parked:
 
 
 def _exc_string(job: Job) -> str:
-    result = job.latest_result()
-    return str(result.exc_string) if result is not None and result.exc_string else ""
+    return reason_of(job)
 
 
 def last_line(text: str) -> str:
@@ -94,7 +96,7 @@ def list_parked(as_json: bool) -> None:
 @failed.command("show")
 @click.argument("job_id")
 def show(job_id: str) -> None:
-    """Everything about one parked event: the event, when, why (with the traceback)."""
+    """Everything about one parked event: the event, when, why (the frame that raised)."""
     queue = open_queue()
     try:
         job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
@@ -161,4 +163,5 @@ def purge(yes: bool) -> None:
         click.confirm(f"delete {len(ids)} parked event(s) for good?", abort=True)
     for job_id in ids:
         queue.failed_job_registry.remove(job_id, delete_job=True)
+        queue.connection.delete(results_key(job_id))  # RQ leaves its results stream
     click.echo(f"purged {len(ids)}")
