@@ -44,6 +44,9 @@ MAINTENANCE_LOCK_TTL_SEC = 60
 # result stream were 6.8 KB an event, 32 MB for the last hour at 100,000 events a day.
 JOB_RESULT_TTL_SEC = 0
 JOB_FAILURE_TTL_SEC = 30 * 24 * 3600
+# Except the jobs `dealkeeper sweep` queues and waits for: it tallies how they ended from
+# their results, so they are kept a day (a sweep queues at most its deals, once a run).
+SWEEP_COMMAND_RESULT_TTL_SEC = 24 * 3600
 # Parked events kept at most (oldest dropped past it, with a WARNING `parked_dropped` and
 # dealkeeper_jobs_parked_dropped_total): about 3 KB each (`python3 dev.py bench redis`), so
 # a full store is 3 MB. A thousand parked events is a cause to fix, not a backlog to read.

@@ -31,6 +31,7 @@ from typing import Any, cast
 import redis
 from rq import Queue
 from rq.exceptions import NoSuchJobError
+from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.registry import ScheduledJobRegistry
 from rq.scheduler import RQScheduler
@@ -118,7 +119,10 @@ def _take_back(queue: Queue, member: str) -> str | None:
     job.retries_left -= 1
     with connection.pipeline() as pipe:
         pipe.multi()  # before any command: RQ's enqueue_job asks for a MULTI pipeline
-        pipe.zrem(registry.key, member)
+        # The dead run's execution goes too, not only its registry entry: RQ deletes a job
+        # whose result is not kept by fetching each listed execution, and fails the job
+        # when one listed has expired.
+        Execution.from_composite_key(member, connection).delete(job=job, pipeline=pipe)
         queue.enqueue_job(job, pipeline=pipe, at_front=True)
         Stats(connection).incr("jobs_taken_back_total", target=pipe)
         pipe.execute()

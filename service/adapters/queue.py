@@ -152,6 +152,7 @@ def enqueue_event(
     queue: Queue,
     stats: Stats | None = None,
     job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC,
+    result_ttl_sec: int = defaults.JOB_RESULT_TTL_SEC,
 ) -> Enqueued:
     """Queue the event once; QueueUnavailableError when Redis cannot take it.
 
@@ -161,7 +162,7 @@ def enqueue_event(
     require_payload(event)
     job_id = job_id_for(event)
     try:
-        template = _job_template(queue, job_timeout_sec)
+        template = _job_template(queue, job_timeout_sec, result_ttl_sec)
         keys = [
             DEDUPE_PREFIX + event.dedupe_key,
             pending_key(event),
@@ -241,19 +242,19 @@ def _lua_string(value: bytes) -> str:
 
 # The fields of a job's hash that differ from event to event; `_event_job_fields` writes them.
 _EVENT_JOB_FIELDS = frozenset({"created_at", "enqueued_at", "data", "description"})
-_TEMPLATES: dict[tuple[str, Any, int], JobTemplate] = {}
+_TEMPLATES: dict[tuple[str, Any, int, int], JobTemplate] = {}
 
 
-def _job_template(queue: Queue, timeout: int) -> JobTemplate:
+def _job_template(queue: Queue, timeout: int, result_ttl: int) -> JobTemplate:
     """The constant fields, as RQ's own enqueue_call writes them (once per process)."""
-    cache_key = (queue.key, queue.serializer, timeout)
+    cache_key = (queue.key, queue.serializer, timeout, result_ttl)
     template = _TEMPLATES.get(cache_key)
     if template is None:
-        template = _TEMPLATES[cache_key] = _template_from_rq(queue, timeout)
+        template = _TEMPLATES[cache_key] = _template_from_rq(queue, timeout, result_ttl)
     return template
 
 
-def _template_from_rq(queue: Queue, timeout: int) -> JobTemplate:
+def _template_from_rq(queue: Queue, timeout: int, result_ttl: int) -> JobTemplate:
     """Let RQ queue a sample event into a pipeline that is never sent (RQ may still ask
     Redis its version, once per process) and keep the fields of the hash it would write.
 
@@ -267,7 +268,9 @@ def _template_from_rq(queue: Queue, timeout: int) -> JobTemplate:
     batch = queue.connection.pipeline()
     batch.multi()  # RQ insists on a pipeline in MULTI mode; nothing is sent until execute
     try:
-        _enqueue_on(batch, sample, queue=queue, job_id="template", timeout=timeout)
+        _enqueue_on(
+            batch, sample, queue=queue, job_id="template", timeout=timeout, result_ttl=result_ttl
+        )
         commands = [command for command, _options in batch.command_stack]
     finally:
         batch.reset()
@@ -320,14 +323,22 @@ def _enqueue_script(connection: redis.Redis, template: JobTemplate) -> Any:
     return script
 
 
-def _enqueue_on(pipe: Any, event: Event, *, queue: Queue, job_id: str, timeout: int) -> None:
+def _enqueue_on(
+    pipe: Any,
+    event: Event,
+    *,
+    queue: Queue,
+    job_id: str,
+    timeout: int,
+    result_ttl: int = defaults.JOB_RESULT_TTL_SEC,
+) -> None:
     """How dealkeeper would queue an event with RQ's own API (the template's source)."""
     queue.enqueue_call(
         JOB_FUNCTION,
         args=(event.to_dict(),),
         job_id=job_id,
         timeout=timeout,
-        result_ttl=defaults.JOB_RESULT_TTL_SEC,
+        result_ttl=result_ttl,
         failure_ttl=defaults.JOB_FAILURE_TTL_SEC,
         retry=Retry(
             max=len(defaults.JOB_RETRY_INTERVALS_SEC),

@@ -146,7 +146,9 @@ class SteadyWorker(LeanSimpleWorker):
         with self.connection.pipeline() as pipe:
             pipe.multi()  # before any command: RQ's enqueue_job asks for a MULTI pipeline
             if self.execution is not None:
-                pipe.zrem(job.started_job_registry.key, self.execution.composite_key)
+                # Its execution too: one left listed after its hash expires (a long pause
+                # for a refused key) fails the job's deletion once it succeeds.
+                self.execution.delete(job=job, pipeline=pipe)
             pipe.lrem(queue.intermediate_queue_key, 0, job.id)
             queue.enqueue_job(job, pipeline=pipe, at_front=True)
             pipe.execute()

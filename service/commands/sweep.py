@@ -22,7 +22,7 @@ import click
 import redis
 from rq import Worker
 
-from service import jobs
+from service import defaults, jobs
 from service.adapters.metadata import fetch_metadata
 from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
 from service.adapters.sweepstore import SweepStore, job_results
@@ -119,7 +119,14 @@ def _enqueuer(
     queue = make_queue(connection)
 
     def enqueue(event: Event) -> bool:
-        queued = enqueue_event(event, queue=queue, job_timeout_sec=settings.tuning.job_timeout_sec)
+        # The command reports how each job ended, so these keep their result (an event from
+        # Close keeps none: its outcome is in the history).
+        queued = enqueue_event(
+            event,
+            queue=queue,
+            job_timeout_sec=settings.tuning.job_timeout_sec,
+            result_ttl_sec=defaults.SWEEP_COMMAND_RESULT_TTL_SEC,
+        )
         job_ids.append(queued.job_id)
         return not queued.duplicate
 
