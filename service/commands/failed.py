@@ -60,12 +60,8 @@ def describe(job: Job) -> Parked:
         event=f"{event.get('object_type', '?')}.{event.get('action', '?')} {event.get('id', '')}",
         opportunity=str(event.get("object_id", "")),
         failed_at=ended.isoformat(timespec="seconds") if ended else "",
-        reason=last_line(_exc_string(job)),
+        reason=last_line(reason_of(job)),
     )
-
-
-def _exc_string(job: Job) -> str:
-    return reason_of(job)
 
 
 def last_line(text: str) -> str:
@@ -109,7 +105,7 @@ def show(job_id: str) -> None:
         click.echo(f"{key}: {value}")
     click.echo(f"attempts left: {job.retries_left}")
     click.echo("event data: " + json.dumps(job.args[0] if job.args else None, default=str))
-    click.echo(_exc_string(job).rstrip())
+    click.echo(reason_of(job).rstrip())
 
 
 @failed.command("retry")
