@@ -28,17 +28,21 @@ def url_of(client: redis.Redis) -> str:
 @pytest.fixture
 def own_redis(tmp_path: Path) -> Iterator[redis.Redis]:
     """A Redis started for this test alone, and a client of it."""
-    server = RedisServer(data_dir=tmp_path / "own-redis", port=free_port(), persistent=False)
-    with server:
-        client = redis.Redis.from_url(server.url)
-        yield client
-        client.close()
+    yield from _client_of(
+        RedisServer(data_dir=tmp_path / "own-redis", port=free_port(), persistent=False)
+    )
 
 
 @pytest.fixture
 def locked_down_redis(tmp_path: Path) -> Iterator[redis.Redis]:
     """A Redis started for this test alone that refuses INFO and CONFIG."""
-    server = LockedDownRedis(data_dir=tmp_path / "locked-redis", port=free_port(), persistent=False)
+    yield from _client_of(
+        LockedDownRedis(data_dir=tmp_path / "locked-redis", port=free_port(), persistent=False)
+    )
+
+
+def _client_of(server: RedisServer) -> Iterator[redis.Redis]:
+    """Start `server`, hand out a client of it, then close both."""
     with server:
         client = redis.Redis.from_url(server.url)
         yield client

@@ -22,7 +22,6 @@ from service.adapters.organization import OrganizationWatch
 from service.fakeclose import FakeClose
 from service.fakeclose.store import ORGANIZATION_ID
 from service.settings import Settings
-from service.web import create_app
 
 KEY = bytes.fromhex("11" * 32)
 OTHER_KEY = bytes.fromhex("22" * 32)
@@ -59,20 +58,16 @@ def rules_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_client(redis_url: str, rules_dir: Path) -> Iterator[Callable[..., FlaskClient]]:
-    apps = []
-
+def make_client(
+    redis_url: str, rules_dir: Path, web_client_for: Callable[..., FlaskClient]
+) -> Callable[..., FlaskClient]:
     def make(**changes: Any) -> FlaskClient:
         settings = Settings(
             webhook_secrets=(KEY, OTHER_KEY), redis_url=redis_url, rules_path=str(rules_dir)
         ).with_changes(**changes)
-        app = create_app(settings, clock=lambda: NOW)
-        apps.append(app)
-        return app.test_client()
+        return web_client_for(settings, now=NOW)
 
-    yield make
-    for app in apps:
-        app.extensions["dealkeeper"].connection.close()
+    return make
 
 
 @pytest.fixture

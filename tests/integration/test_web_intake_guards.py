@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ from service import signatures
 from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY
 from service.budget import RejectionBudget
 from service.settings import Settings
-from service.web import create_app
 
 KEY = bytes.fromhex("5a" * 32)
 NOW = 1_800_000_000.0
@@ -47,21 +46,18 @@ def signed(body: bytes) -> dict[str, str]:
 
 
 @pytest.fixture
-def make_client(redis_url: str, tmp_path: Path) -> Iterator[Callable[..., FlaskClient]]:
+def make_client(
+    redis_url: str, tmp_path: Path, web_client_for: Callable[..., FlaskClient]
+) -> Callable[..., FlaskClient]:
     (tmp_path / "rules.yaml").write_text(RULES)
-    apps = []
 
     def make(**changes: Any) -> FlaskClient:
         settings = Settings(
             webhook_secrets=(KEY,), redis_url=redis_url, rules_path=str(tmp_path)
         ).with_changes(**changes)
-        app = create_app(settings, clock=lambda: NOW)
-        apps.append(app)
-        return app.test_client()
+        return web_client_for(settings, now=NOW)
 
-    yield make
-    for app in apps:
-        app.extensions["dealkeeper"].connection.close()
+    return make
 
 
 @pytest.fixture
