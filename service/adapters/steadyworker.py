@@ -17,11 +17,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from rq import Queue
 from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus
+from rq.utils import as_text
 
 from service import defaults
 from service.adapters.housekeeping import Housekeeper, InHand
@@ -117,6 +118,17 @@ class SteadyWorker(LeanSimpleWorker):
         )
         return execution
 
+    def handle_job_success(self, job: Job, queue: Queue, started_job_registry: Any) -> None:
+        """RQ's success handling, once more after dropping executions Redis lost (a restart,
+        a killed run): RQ deletes a job whose result is not kept by fetching each execution
+        it lists, and takes one that is gone for a failure of the job."""
+        try:
+            super().handle_job_success(job, queue, started_job_registry)
+        except ValueError:
+            if not _forget_lost_executions(job):
+                raise
+            super().handle_job_success(job, queue, started_job_registry)
+
     def execute_job(self, job: Job, queue: Queue) -> None:
         try:
             super().execute_job(job, queue)
@@ -174,3 +186,14 @@ class SteadyWorker(LeanSimpleWorker):
             log.warning("worker_stopped_without_redis", extra={"error": str(error)})
             with contextlib.suppress(*REDIS_AWAY):
                 self.unsubscribe()
+
+
+def _forget_lost_executions(job: Job) -> int:
+    """Unlist the job's executions whose hash is gone; how many were."""
+    registry_key = job.execution_registry.key
+    listed = cast(list[bytes], job.connection.zrange(registry_key, 0, -1))
+    ids = [as_text(i) for i in listed]
+    lost = [i for i in ids if not job.connection.exists(f"rq:execution:{job.id}:{i}")]
+    if lost:
+        job.connection.zrem(registry_key, *lost)
+    return len(lost)
