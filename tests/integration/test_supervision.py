@@ -24,14 +24,21 @@ from service.settings import Settings
 from tests.processes import alive
 from tests.waiting import wait_for
 
-# A child that writes its pid to a file named by its argument, then does `then`.
-CHILD = "import os, sys, time; open(sys.argv[1], 'a').write(f'{{os.getpid()}}\\n'); {then}"
+# A child that writes its pid to a file named by its argument, then does `then`. A child
+# that ignores SIGTERM does so before it writes, so a test that sees the pid knows it will.
+CHILD = (
+    "import os, signal, sys, time; {first}; "
+    "open(sys.argv[1], 'a').write(f'{{os.getpid()}}\\n'); {then}"
+)
 SLEEPS = "time.sleep(60)"
-IGNORES_SIGTERM = "import signal; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+IGNORES_SIGTERM = "ignores SIGTERM, then sleeps"
 
 
 def child(path: Path, then: str) -> list[str]:
-    return [sys.executable, "-c", CHILD.format(then=then), str(path)]
+    first = "pass"
+    if then == IGNORES_SIGTERM:
+        first, then = "signal.signal(signal.SIGTERM, signal.SIG_IGN)", SLEEPS
+    return [sys.executable, "-c", CHILD.format(first=first, then=then), str(path)]
 
 
 def started(path: Path) -> list[int]:
