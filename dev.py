@@ -4,11 +4,12 @@
     python3 dev.py run     # install what is needed into .venv, then `dealkeeper run`
     python3 dev.py test    # install what is needed into .venv, then the whole test suite
 
-Also: `python3 dev.py lint` (ruff, mypy, hadolint on the Dockerfile), `python3 dev.py bench`
-(benchmarks in bench/), `python3 dev.py test --under-load` (the whole suite three times in a
-row beside a CPU hog on every core, as on a busy CI machine), `python3 dev.py mutate`
-(mutation testing of the pure core, with a score per module), and `python3 dev.py dealkeeper
-ARGS...` (any dealkeeper command inside the environment).
+Also: `python3 dev.py lint` (ruff, mypy, import-linter's layers, hadolint on the
+Dockerfile), `python3 dev.py bench` (benchmarks in bench/), `python3 dev.py test
+--under-load` (the whole suite three times in a row beside a CPU hog on every core, as on a
+busy CI machine), `python3 dev.py mutate` (mutation testing of the pure core, with a score
+per module), and `python3 dev.py dealkeeper ARGS...` (any dealkeeper command inside the
+environment).
 Arguments after the command are passed on (e.g. `python3 dev.py test -k web`).
 """
 
@@ -49,7 +50,16 @@ def ensure_environment() -> None:
     pip = [str(BIN / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True, cwd=ROOT)
     subprocess.run([*pip, "-e", ".[dev]"], check=True, cwd=ROOT)
+    install_dev_packages()
     STAMP.write_text(wanted_stamp())
+
+
+def install_dev_packages() -> None:
+    """Put the checkout on the environment's path, for the packages the wheel leaves out:
+    the fake Close (`python -m fakeclose`), the tests' helpers and the benchmarks."""
+    where = [str(BIN / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
+    site = Path(subprocess.run(where, check=True, capture_output=True, text=True).stdout.strip())
+    (site / "dealkeeper-dev.pth").write_text(f"{ROOT}\n")
 
 
 def run_in_environment(program: str, args: list[str]) -> None:
@@ -64,6 +74,7 @@ def lint() -> None:
         [str(BIN / "ruff"), "check", "."],
         [str(BIN / "ruff"), "format", "--check", "."],
         [str(BIN / "mypy")],
+        [str(BIN / "lint-imports")],  # the layers of docs/architecture.md (pyproject.toml)
     ]
     hadolint = BIN / "hadolint"
     if hadolint.exists():
@@ -128,10 +139,10 @@ def mutation_report() -> str:
         if sum(counts.values()):
             rows.append((str(meta.relative_to(ROOT / "mutants"))[: -len(".meta")], counts))
             totals = {k: totals[k] + counts[k] for k in totals}
-    lines = [f"{'module':34} {'mutants':>7} {'killed':>7} {'survived':>8} {'no tests':>8}"]
+    lines = [f"{'module':48} {'mutants':>7} {'killed':>7} {'survived':>8} {'no tests':>8}"]
     for name, c in [*rows, ("all", totals)]:
         lines.append(
-            f"{name:34} {sum(c.values()):7} {c['killed']:7} {c['survived']:8} {c['no tests']:8}"
+            f"{name:48} {sum(c.values()):7} {c['killed']:7} {c['survived']:8} {c['no tests']:8}"
         )
     score = totals["killed"] / max(1, sum(totals.values()))
     lines.append(f"mutation score: {score:.1%} killed (survived and untested count against it)")

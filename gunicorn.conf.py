@@ -9,14 +9,14 @@ from __future__ import annotations
 import os
 
 # gunicorn's own lines in dealkeeper's format (JSON off a terminal), LOG_LEVEL honoured.
-logger_class = "service.gunicornlog.Logger"
+logger_class = "service.observability.gunicornlog.Logger"
 accesslog = "-"
 
 # gevent workers: each connection is a greenlet, so a client that sends its headers and then
 # stalls (or trickles them) holds a socket, not one of the few processes. With gunicorn's
 # sync workers two such clients stopped every delivery for 30 s. A request's line and
 # headers must arrive within `keepalive` seconds (gunicorn's gevent worker bounds them so),
-# its body within WEBHOOK_BODY_READ_SEC (service/web.py answers 408); `worker_connections`
+# its body within WEBHOOK_BODY_READ_SEC (service/intake/app.py answers 408); `worker_connections`
 # caps the connections one process holds. The work per request is a few milliseconds of
 # CPU and one Redis round trip, which gevent interleaves well.
 worker_class = "gevent"

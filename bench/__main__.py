@@ -1,6 +1,6 @@
 """`python -m bench NAME [options]`: run one benchmark, or `all` of them; `python -m bench`
-lists them. `python3 dev.py bench all` runs every benchmark from a fresh clone (see README,
-"Performance")."""
+lists them. `python3 dev.py bench all` runs every benchmark from a fresh clone (see
+docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ ALL = (
 
 
 def run_all() -> int:
-    """Every benchmark with its defaults, then one summary table (Markdown, for the README)."""
+    """Every benchmark with its defaults, then one summary table (Markdown, for the docs)."""
     started = time.monotonic()
     results: list[Result] = []
     for name in ALL:

@@ -25,7 +25,7 @@ from flask import Flask, request
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from service import defaults
+from service.config import defaults
 
 _session = requests.Session()
 _pool = urllib3.PoolManager(retries=False)

@@ -21,8 +21,8 @@ from typing import Any, Protocol, TypeVar
 
 import redis
 
+from fakeclose import FakeClose
 from service.adapters.embedded import RedisServer, free_port
-from service.fakeclose import FakeClose
 
 REPO = Path(__file__).resolve().parent.parent
 KEY_HEX = "59c1a0ca78f6792b7492b34fd4058ca82b9167cf5622923012cd37f3c2724807"

@@ -41,7 +41,7 @@ from bench.common import (
     wait_until,
 )
 from bench.events import enqueue_all, won_events
-from service.fakeclose import FakeClose
+from fakeclose import FakeClose
 
 GOAL_TIME_RATIO = 1.1
 GOAL_429_SHARE = 0.02

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bench.common import Result, fmt_ratio
-from service.events import Event
-from service.rules import RuleSet, load_rules, make_plan
+from service.core.events import Event
+from service.core.rules import RuleSet, load_rules, make_plan
 
 SIZES = (10, 100, 1000)
 GOAL_MS = 5.0

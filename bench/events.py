@@ -10,11 +10,11 @@ import redis
 import requests
 
 from bench.common import KEY_HEX
+from fakeclose import FakeClose
 from service.adapters.queue import enqueue_event, make_queue
 from service.adapters.stats import Stats
-from service.events import event_from_dict
-from service.fakeclose import FakeClose
-from service.signatures import signed_headers
+from service.core.events import event_from_dict
+from service.intake.signatures import signed_headers
 
 
 def won_events(fake: FakeClose, count: int) -> list[dict[str, Any]]:

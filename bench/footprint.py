@@ -35,7 +35,7 @@ from bench.common import (
     write_rules,
 )
 from bench.events import enqueue_all
-from service import defaults
+from fakeclose import FakeClose
 from service.adapters.footprint import bytes_by_kind
 from service.adapters.history import (
     HISTORY_MAX_OPPORTUNITIES,
@@ -44,7 +44,7 @@ from service.adapters.history import (
 )
 from service.adapters.queue import make_queue
 from service.adapters.stats import Stats
-from service.fakeclose import FakeClose
+from service.config import defaults
 
 WORKERS = 3
 # Kinds an event leaves beside its dedupe record and history (service/adapters/footprint.py).

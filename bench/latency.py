@@ -36,7 +36,7 @@ from bench.common import (
     wait_until,
 )
 from bench.events import post_webhook, won_events
-from service.fakeclose import FakeClose
+from fakeclose import FakeClose
 
 GOAL_P50_MS = 50.0
 GOAL_P99_MS = 250.0

@@ -19,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench.common import KEY_HEX, percentile
-from service.signatures import signed_headers
+from service.intake.signatures import signed_headers
 
 LUA_SCRIPT = Path(__file__).resolve().parent / "signed.lua"
 CONNECTIONS = 16

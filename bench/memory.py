@@ -38,10 +38,10 @@ from bench.common import (
 )
 from bench.events import post_webhook, won_events
 from bench.loadgen import webhook_body
+from fakeclose import FakeClose
 from service.adapters.queue import make_queue
 from service.adapters.stats import Stats
-from service.fakeclose import FakeClose
-from service.signatures import signed_headers
+from service.intake.signatures import signed_headers
 
 GOAL_GROWTH = 0.10
 WARMUP = 200

@@ -43,8 +43,8 @@ from bench.common import (
     take_turns,
 )
 from bench.events import enqueue_all, won_events
+from fakeclose import FakeClose
 from service.adapters.queue import make_queue
-from service.fakeclose import FakeClose
 
 GOAL_RATIO = 0.7
 GOAL_PER_SEC = 250.0

@@ -33,9 +33,9 @@ from pathlib import Path
 import redis
 from rq import Worker
 
+from fakeclose import FakeClose
 from service.adapters.history import History
 from service.adapters.queue import make_queue
-from service.fakeclose import FakeClose
 from tests.cluster import Cluster, make_cluster
 
 WON_AT = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)  # 22:30 on the 27th in New York

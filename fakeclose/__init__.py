@@ -5,16 +5,20 @@ status, pipeline, custom-field, `me` and event-log endpoints with Close's patch 
 emits events as Close would and can deliver them as signed webhooks. Faults, delays and
 rate limits can be injected; every request is recorded.
 
-Run it alone with `python -m service.fakeclose --port 8765 --api-key KEY`.
+Run it alone with `python -m fakeclose --port 8765 --api-key KEY`.
+
+Not part of the product: the wheel and the container image leave it out, and nothing in
+service/ imports it (an import-linter contract). It imports nothing of the service either:
+it is written from Close's documents, not from our client.
 """
 
 from __future__ import annotations
 
-from service.fakeclose.patch import PatchError
-from service.fakeclose.server import FakeClose
-from service.fakeclose.store import DEALKEEPER_USER_ID, HUMAN_USER_ID, MissingObjectError
-from service.fakeclose.traffic import RecordedRequest
-from service.fakeclose.webhooks import Delivery, sign_webhook
+from fakeclose.patch import PatchError
+from fakeclose.server import FakeClose
+from fakeclose.store import DEALKEEPER_USER_ID, HUMAN_USER_ID, MissingObjectError
+from fakeclose.traffic import RecordedRequest
+from fakeclose.webhooks import Delivery, sign_webhook
 
 __all__ = [
     "DEALKEEPER_USER_ID",

@@ -1,4 +1,4 @@
-"""`python -m service.fakeclose`: run the fake Close API alone, for demos and benchmarks.
+"""`python -m fakeclose`: run the fake Close API alone, for demos and benchmarks.
 
 Prints the API base URL on one line, then serves until interrupted.
 """
@@ -13,8 +13,8 @@ import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from service.fakeclose.seed import seed_demo
-from service.fakeclose.server import FakeClose
+from fakeclose.seed import seed_demo
+from fakeclose.server import FakeClose
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     env = os.environ
     # The first key of CLOSE_WEBHOOK_SECRET, so a demo can share dealkeeper's environment.
     secret = (env.get("CLOSE_WEBHOOK_SECRET") or "").split(",")[0].strip() or None
-    parser = argparse.ArgumentParser(prog="python -m service.fakeclose", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m fakeclose", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
     parser.add_argument("--api-key", default=env.get("CLOSE_API_KEY") or FakeClose.DEFAULT_API_KEY)

@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from service.fakeclose.queries import BadQueryError, only_fields, paginate
+from fakeclose.queries import BadQueryError, only_fields, paginate
 
 api = Blueprint("activities", __name__, url_prefix="/api/v1/activity")
 

@@ -11,7 +11,7 @@ import random
 from datetime import datetime, timedelta
 from typing import Any
 
-from service.fakeclose.server import FakeClose
+from fakeclose.server import FakeClose
 
 SEGMENTS = ("Enterprise", "Mid-Market", "SMB", "Stale")
 KINDS = ("Active", "Won", "Lost")

@@ -17,10 +17,10 @@ from typing import Any, cast
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from service.fakeclose import activities, subscriptions
-from service.fakeclose.eventlog import as_seen_by, list_events
-from service.fakeclose.patch import PatchError, without_keys
-from service.fakeclose.queries import (
+from fakeclose import activities, subscriptions
+from fakeclose.eventlog import as_seen_by, list_events
+from fakeclose.patch import PatchError, without_keys
+from fakeclose.queries import (
     BadQueryError,
     build_filters,
     offset_zone,
@@ -28,7 +28,7 @@ from service.fakeclose.queries import (
     paginate,
     sort_items,
 )
-from service.fakeclose.store import (
+from fakeclose.store import (
     DEALKEEPER_USER_ID,
     ORGANIZATION_ID,
     ORGANIZATION_NAME,
@@ -38,7 +38,7 @@ from service.fakeclose.store import (
     Store,
     new_id,
 )
-from service.fakeclose.traffic import Fault, RecordedRequest, Traffic, group_of
+from fakeclose.traffic import Fault, RecordedRequest, Traffic, group_of
 
 API_PREFIX = "/api/v1/"
 OPPORTUNITY_FILTERS = frozenset(
@@ -77,7 +77,7 @@ class Backend:
 
 def create_app(backend: Backend) -> Flask:
     """The fake's Flask application."""
-    app = Flask("service.fakeclose")
+    app = Flask("fakeclose")
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep Close's key order
     app.extensions["fakeclose"] = backend
     app.before_request(_gatekeeper)

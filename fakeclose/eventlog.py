@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.fakeclose.queries import BadQueryError, build_filters, int_param
+from fakeclose.queries import BadQueryError, build_filters, int_param
 
 EVENT_PAGE_LIMIT = 50  # Close's default and maximum
 EVENT_FILTERS = ("object_type", "object_id", "action", "lead_id", "user_id", "request_id")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from service.fakeclose.server import FakeClose
+from fakeclose.server import FakeClose
 
 SEGMENTS = ("Enterprise", "Mid-Market", "SMB")
 

@@ -17,19 +17,12 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
-from service.fakeclose.app import Backend, OpportunityListing, create_app
-from service.fakeclose.keepalive import KeepAliveServer
-from service.fakeclose.store import DEFAULT_STATUSES, HUMAN_USER_ID, Actor, Store, new_id
-from service.fakeclose.subscriptions import Subscriptions, subscriptions_of
-from service.fakeclose.traffic import (
-    Delay,
-    Fault,
-    Group,
-    RecordedRequest,
-    Traffic,
-    is_match,
-)
-from service.fakeclose.webhooks import Delivery, WebhookDeliverer
+from fakeclose.app import Backend, OpportunityListing, create_app
+from fakeclose.keepalive import KeepAliveServer
+from fakeclose.store import DEFAULT_STATUSES, HUMAN_USER_ID, Actor, Store, new_id
+from fakeclose.subscriptions import Subscriptions, subscriptions_of
+from fakeclose.traffic import Delay, Fault, Group, RecordedRequest, Traffic, is_match
+from fakeclose.webhooks import Delivery, WebhookDeliverer
 
 
 @dataclass(frozen=True)

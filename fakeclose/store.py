@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
-from service.fakeclose.eventlog import make_event
-from service.fakeclose.patch import (
+from fakeclose.eventlog import make_event
+from fakeclose.patch import (
     MULTI_VALUE_TYPES,
     STATUS_KEYS,
     Catalog,
@@ -22,7 +22,7 @@ from service.fakeclose.patch import (
     derive,
     is_writable,
 )
-from service.fakeclose.queries import offset_zone
+from fakeclose.queries import offset_zone
 
 ORGANIZATION_ID = "orga_fake"
 ORGANIZATION_NAME = "Fake Organization"

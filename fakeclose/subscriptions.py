@@ -19,8 +19,8 @@ from typing import Any, cast
 from flask import Blueprint, Response, current_app, jsonify, request
 from flask.blueprints import BlueprintSetupState
 
-from service.fakeclose.queries import BadQueryError, paginate
-from service.fakeclose.store import DEALKEEPER_USER_ID, new_id
+from fakeclose.queries import BadQueryError, paginate
+from fakeclose.store import DEALKEEPER_USER_ID, new_id
 
 EXTENSION = "fakeclose.subscriptions"
 STATUSES = ("active", "paused")

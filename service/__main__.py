@@ -1,5 +1,5 @@
 """`python -m service ...` is `dealkeeper ...`."""
 
-from service.cli import main
+from service.commands.cli import main
 
 main()

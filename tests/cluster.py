@@ -17,8 +17,8 @@ import redis
 import requests
 from rq import Worker
 
+from fakeclose import FakeClose
 from service.adapters.embedded import RedisServer, free_port
-from service.fakeclose import FakeClose
 from tests.waiting import wait_for
 
 REPO = Path(__file__).resolve().parent.parent

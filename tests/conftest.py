@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from service import logs
+from fakeclose import FakeClose
 from service.adapters.embedded import RedisServer, free_port
-from service.fakeclose import FakeClose
-from service.logs import record_fields
+from service.observability import logs
+from service.observability.logs import record_fields
 from tests.cluster import KEY_HEX
 from tests.tls import self_signed_certificate
 

@@ -1,7 +1,7 @@
 """Every form a secret can take in text, for tests that look for leaks.
 
-Written apart from the product's own redaction (service/logs.py), so a form the product
-forgets is still looked for here.
+Written apart from the product's own redaction (service/observability/logs.py), so a form
+the product forgets is still looked for here.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from service.settings import Settings
+from service.config.settings import Settings
 from tests.conftest import REPO
 
 # Set by the platform or gunicorn, not read through Settings.from_env.

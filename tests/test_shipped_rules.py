@@ -15,9 +15,9 @@ import pytest
 
 from service.authoring.interactions import find_interactions
 from service.authoring.unreported import find_unreported_changes
-from service.rules import Rule, json_schema, load_rules, load_rules_path, run_path, spec
-from service.rules.loader import is_rule_file
-from service.rules.model import Position
+from service.core.rules import Rule, json_schema, load_rules, load_rules_path, run_path, spec
+from service.core.rules.language.loader import is_rule_file
+from service.core.rules.model import Position
 from tests.unit.test_engine import DESIGN_RULES
 
 ROOT = Path(__file__).parent.parent

@@ -25,8 +25,8 @@ from collections.abc import Callable
 import redis
 
 from service.adapters.close import CloseAPI
-from service.errors import CloseAPIError, CloseKeyRefusedError
-from service.status import KEY_REFUSED_HINT, KeyRefusal
+from service.config.errors import CloseAPIError, CloseKeyRefusedError
+from service.core.status import KEY_REFUSED_HINT, KeyRefusal
 
 log = logging.getLogger("dealkeeper.authfault")
 AUTH_FAULT_KEY = "dk:close:auth_fault"

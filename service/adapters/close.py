@@ -2,7 +2,7 @@
 
 `CloseAPI` is the narrow Protocol jobs talk to. `CloseClient` is the real thing; `DryRunClose`
 logs writes instead of making them. Whether and how long to retry is decided by the pure
-service.retry; this module only carries the decisions out (sleeps, logs, raises).
+service.core.retry; this module only carries the decisions out (sleeps, logs, raises).
 """
 
 from __future__ import annotations
@@ -20,17 +20,13 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import service
-from service import defaults
-from service.adapters.replies import (
-    decode_object,
-    error_for,
-    json_or_none,
-    objects,
-)
+from service.adapters.replies import decode_object, error_for, json_or_none, objects
 from service.adapters.transport import NoReplyError, Reply, Transport
-from service.errors import CloseNotFoundError, CloseUnavailableError
-from service.reconcile import is_list_edit, not_yet_taken
-from service.retry import (
+from service.config import defaults
+from service.config.errors import CloseNotFoundError, CloseUnavailableError
+from service.config.settings import DEFAULT_CLOSE_API_URL, Settings
+from service.core.reconcile import is_list_edit, not_yet_taken
+from service.core.retry import (
     Decision,
     RateLimitInfo,
     RetryIn,
@@ -39,11 +35,10 @@ from service.retry import (
     parse_rate_limit,
     rate_limit_wait_sec,
 )
-from service.settings import DEFAULT_CLOSE_API_URL, Settings
 
 log = logging.getLogger("dealkeeper.close")
 
-# Timeouts, attempts and the inline-wait limit are in service.defaults; these are this
+# Timeouts, attempts and the inline-wait limit are in service.config.defaults; these are this
 # module's alone.
 CLOSE_BACKOFF_BASE_SEC = 0.5
 CLOSE_BACKOFF_CAP_SEC = 8.0

@@ -16,7 +16,7 @@ from types import TracebackType
 
 import redis
 
-from service.errors import DealkeeperError
+from service.config.errors import DealkeeperError
 
 START_TIMEOUT_SEC = 10.0
 STOP_TIMEOUT_SEC = 10.0

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from service.adapters.close import JSONAPI
-from service.events import parse_close_time
+from service.core.events import parse_close_time
 
 EVENT_LOG_RETENTION = timedelta(days=30)
 EVENT_LOG_PAGE_SIZE = 50

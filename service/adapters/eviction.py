@@ -25,7 +25,7 @@ from collections.abc import Callable
 import redis
 from redis.exceptions import OutOfMemoryError, ResponseError
 
-from service.redispolicy import FIX_HINT, EvictionPolicy
+from service.core.redispolicy import FIX_HINT, EvictionPolicy
 
 
 def read_policy(connection: redis.Redis) -> EvictionPolicy:

@@ -20,8 +20,8 @@ from typing import Any
 
 import redis
 
-from service.events import Event
-from service.rules import Plan
+from service.core.events import Event
+from service.core.rules import Plan
 
 log = logging.getLogger("dealkeeper.history")
 HISTORY_PREFIX = "dk:history:"

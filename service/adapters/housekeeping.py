@@ -38,10 +38,10 @@ from rq.scheduler import RQScheduler
 from rq.scripts import acquire_or_refresh_lock, release_lock
 from rq.utils import parse_composite_key
 
-from service import defaults
 from service.adapters.locks import OpportunityLock
 from service.adapters.outage import REDIS_AWAY
 from service.adapters.stats import Stats
+from service.config import defaults
 
 log = logging.getLogger("dealkeeper.housekeeping")
 TICK_SEC = 1.0

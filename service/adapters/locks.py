@@ -14,7 +14,7 @@ from typing import Any
 import redis
 from redis.exceptions import RedisError
 
-from service.errors import OpportunityBusyError
+from service.config.errors import OpportunityBusyError
 
 LOCK_PREFIX = "dk:lock:opportunity:"
 # KEYS[1]: the lock; ARGV[1]: the holder's token. Deletes the lock only if still ours (it

@@ -13,7 +13,7 @@ from typing import Any
 
 import redis
 
-from service.reconcile import written_field
+from service.core.reconcile import written_field
 
 WINDOW_SEC = 3600
 PREFIX = "dk:loop:"

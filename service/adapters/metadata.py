@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from service import defaults
 from service.adapters.close import CloseAPI
-from service.errors import CloseAPIError
-from service.rules.model import CustomField, Metadata, Status
+from service.config import defaults
+from service.config.errors import CloseAPIError
+from service.core.rules.model import CustomField, Metadata, Status
 
 log = logging.getLogger("dealkeeper.metadata")
 

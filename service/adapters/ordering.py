@@ -2,7 +2,7 @@
 
 Every queued event is also listed in a per-opportunity sorted set, scored by its
 `date_created`. A job looks there before it starts: while an older event of the same
-opportunity is queued or being processed, it waits its turn (service/turns.py decides).
+opportunity is queued or being processed, it waits its turn (service/core/turns.py decides).
 Events whose jobs finished, failed or vanished are struck off lazily.
 """
 
@@ -12,8 +12,8 @@ from typing import Any
 
 import redis
 
-from service.events import Event
-from service.turns import others, sort_older
+from service.core.events import Event
+from service.core.turns import others, sort_older
 
 PENDING_PREFIX = "dk:pending:"
 

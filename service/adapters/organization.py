@@ -27,8 +27,8 @@ from typing import Any
 import redis
 
 from service.adapters.close import CloseAPI
-from service.errors import CloseAPIError, CloseUnavailableError
-from service.events import Event
+from service.config.errors import CloseAPIError, CloseUnavailableError
+from service.core.events import Event
 
 log = logging.getLogger("dealkeeper.organization")
 ORGANIZATIONS_KEY = "dk:close:organizations"

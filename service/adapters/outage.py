@@ -4,7 +4,7 @@ A worker must outlive any such outage, at any point of its life: it logs once th
 away, asks again with a capped backoff, logs once that it is back, and goes on in the same
 process. RQ's own loop only survives a lost connection while it waits on the queue; every
 other Redis call (heartbeat, suspension check, maintenance, a job's bookkeeping) ends the
-worker. service/worker.py wraps those calls with `RedisOutage.ride`.
+worker. service/processing/worker.py wraps those calls with `RedisOutage.ride`.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Receipts of our own writes: to recognise the events they cause (no loops), and to tell
-our own earlier writes from other people's changes (service/reconcile.py).
+our own earlier writes from other people's changes (service/core/reconcile.py).
 
 Close tags every event caused through an API key with that key's `api_key_id`, but no
 endpoint tells a key its own id (`GET /me/` names the user, not the key). So before each
@@ -17,7 +17,7 @@ same change.
     dk:own:receipt:<opportunity id>   list of JSON receipts, newest first, at most 10,
                                       expiring WRITE_RECEIPT_TTL_SEC after the last write
 
-Receipts of an opportunity are only written by the holder of its lock (service/jobs.py),
+Receipts of an opportunity are only written by the holder of its lock (service/processing/jobs.py),
 so the holder's receipt is the newest until it lets go.
 """
 
@@ -33,10 +33,10 @@ from typing import Any
 
 import redis
 
-from service import defaults
-from service.echoes import matches_receipt
-from service.events import Event, parse_close_time
-from service.reconcile import OwnWrite
+from service.config import defaults
+from service.core.echoes import matches_receipt
+from service.core.events import Event, parse_close_time
+from service.core.reconcile import OwnWrite
 
 log = logging.getLogger("dealkeeper.ownwrites")
 KNOWN_KEY = "dk:own:api_key_ids"
@@ -94,7 +94,7 @@ class Sent:
         `taken`: the part of the update Close took, when it answered 200 without taking
         the rest. The receipt then keeps only that part: the echo of the write shows no
         more (an echo must show every field of a receipt to be recognised), and our own
-        writes replayed onto an event (service/reconcile.py) must not claim a value the
+        writes replayed onto an event (service/core/reconcile.py) must not claim a value the
         deal never held. A write Close took none of changed nothing: it landed at no
         moment, and its answer's date_updated is someone else's change.
         """

@@ -17,9 +17,9 @@ import zlib
 from rq import Queue
 from rq.job import Job
 
-from service import defaults
 from service.adapters.queue import results_key
 from service.adapters.stats import Stats
+from service.config import defaults
 
 log = logging.getLogger("dealkeeper.worker")
 DROPPED_COUNTER = "jobs_parked_dropped_total"

@@ -27,21 +27,32 @@ from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry as RedisRetry
 from rq import Queue, Retry
+from rq.job import Job
 from rq.results import Result
 from rq.serializers import JSONSerializer
-from rq.utils import now, utcformat
+from rq.utils import import_attribute, now, utcformat
 
-from service import defaults
 from service.adapters.embedded import running_embedded_url
 from service.adapters.eviction import is_out_of_memory
 from service.adapters.ordering import pending_key
 from service.adapters.ordering import score as pending_score
 from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY, Stats
-from service.errors import ConfigurationError, QueueUnavailableError
-from service.events import Event, require_payload
-from service.settings import Settings
+from service.config import defaults
+from service.config.errors import ConfigurationError, QueueUnavailableError
+from service.config.settings import Settings
+from service.core.events import Event, require_payload
 
-JOB_FUNCTION = "service.jobs.process_event"
+JOB_FUNCTION = "service.processing.jobs.process_event"
+# RQ stores a job's function by its dotted name. Jobs queued before the modules moved into
+# packages by role (or scheduled then for a later time: catch-ups, sweeps) carry the old
+# names; they run under the new ones, so an upgrade loses none of them.
+RENAMED_FUNCTIONS = {
+    "service.jobs.process_event": JOB_FUNCTION,
+    "service.catchup.scheduled_catch_up": "service.processing.catchup.scheduled_catch_up",
+    "service.sweeps.schedule.run_scheduled_sweep": (
+        "service.processing.sweeps.schedule.run_scheduled_sweep"
+    ),
+}
 # Queues one event in one round trip. It writes the dedupe record (SET NX) and only if the
 # record was not there, writes what RQ's enqueue_call writes for the job, lists the event as
 # pending for its opportunity (service/adapters/ordering.py) and, given KEYS[6] and KEYS[7],
@@ -118,13 +129,25 @@ def connect(url: str, *, role: str = "web") -> redis.Redis:
     return redis.Redis(connection_pool=pool)
 
 
+class EventJob(Job):
+    """RQ's Job, running a function stored under its name before a move by its new name."""
+
+    @property
+    def func(self) -> Any:
+        renamed = RENAMED_FUNCTIONS.get(self.func_name or "")
+        return import_attribute(renamed) if renamed else super().func
+
+
 class EventQueue(Queue):
-    """RQ's Queue, with a maintenance lock that lapses in a minute rather than fifteen.
+    """RQ's Queue of EventJobs, with a maintenance lock that lapses in a minute rather than
+    fifteen.
 
     Only the worker holding this lock looks for jobs that dead workers left behind. RQ keeps
     it for 899 s, so one worker SIGKILLed while cleaning (seen in the soak run) would stall
     the recovery of every abandoned job for a quarter of an hour.
     """
+
+    job_class = EventJob
 
     def acquire_maintenance_lock(self) -> bool:
         key = self.registry_cleaning_key

@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import redis
 
-from service.defaults import CLOSE_RATE_LIMIT_PER_SEC
-from service.errors import CloseRateLimitedError
-from service.retry import RateLimitInfo
+from service.config.defaults import CLOSE_RATE_LIMIT_PER_SEC
+from service.config.errors import CloseRateLimitedError
+from service.core.retry import RateLimitInfo
 
 if TYPE_CHECKING:
     from service.adapters.close import Exchange

@@ -1,6 +1,6 @@
 """How a reply from Close becomes data or one typed error.
 
-The status -> decision table lives in service.retry; the decision -> exception table lives
+The status -> decision table lives in service.core.retry; the decision -> exception table lives
 here; close.py only moves requests and replies between them.
 """
 
@@ -10,14 +10,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.adapters.transport import NoReplyError, Reply
-from service.errors import (
+from service.config.errors import (
     CloseAPIError,
     CloseClientError,
     CloseNotFoundError,
     CloseRateLimitedError,
     CloseServerError,
 )
-from service.retry import Decision, NotFound, Permanent, RateLimited, Transient
+from service.core.retry import Decision, NotFound, Permanent, RateLimited, Transient
 
 ERROR_DETAIL_MAX_CHARS = 300
 

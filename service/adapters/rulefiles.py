@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from service.errors import InvalidRulesError
-from service.rules import RuleSet, load_rules_path
+from service.config.errors import InvalidRulesError
+from service.core.rules import RuleSet, load_rules_path
 
 log = logging.getLogger("dealkeeper.rules")
 Fingerprint = tuple[tuple[str, int, int], ...]

@@ -16,9 +16,9 @@ from service.adapters.authfault import read_refusal
 from service.adapters.eviction import read_policy
 from service.adapters.queue import make_queue
 from service.adapters.stats import Sample, Stats
-from service.errors import InvalidRulesError
-from service.rules import load_rules_path
-from service.status import QueueState, RulesState, Status
+from service.config.errors import InvalidRulesError
+from service.core.rules import load_rules_path
+from service.core.status import QueueState, RulesState, Status
 
 
 def collect_status(

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from service.status import CatchUpRun, RateLimit
+from service.core.status import CatchUpRun, RateLimit
 
 if TYPE_CHECKING:
     from service.adapters.close import Exchange

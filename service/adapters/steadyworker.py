@@ -24,10 +24,11 @@ from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus
 from rq.utils import as_text
 
-from service import defaults
 from service.adapters.housekeeping import Housekeeper, InHand
 from service.adapters.outage import REDIS_AWAY, RedisOutage, StoppedWaitingError
+from service.adapters.queue import EventJob
 from service.adapters.workerclass import LeanSimpleWorker
+from service.config import defaults
 
 log = logging.getLogger("dealkeeper.worker")
 T = TypeVar("T")
@@ -46,6 +47,8 @@ _ENDED = (
 
 class SteadyWorker(LeanSimpleWorker):
     """LeanSimpleWorker that waits Redis out and keeps its job alive from a thread."""
+
+    job_class = EventJob  # jobs stored under a function's old name still run
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

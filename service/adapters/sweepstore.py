@@ -27,7 +27,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from service.adapters.queue import make_queue
-from service.errors import QueueUnavailableError
+from service.config.errors import QueueUnavailableError
 
 CHECKPOINT_PREFIX = "dk:sweep:checkpoint:"
 GUARD_PREFIX = "dk:sweep:scheduled:"

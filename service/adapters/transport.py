@@ -24,7 +24,7 @@ import urllib3
 from requests.utils import DEFAULT_CA_BUNDLE_PATH
 from urllib3.exceptions import HTTPError, NewConnectionError, TimeoutError
 
-from service.errors import ConfigurationError
+from service.config.errors import ConfigurationError
 
 # Long listings (the event log, sweeps) come compressed; urllib3 decodes them.
 _ALWAYS = {"accept-encoding": "gzip, deflate"}

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from service.authoring.naming import readable_key
-from service.events import EnvelopeError, Event, event_from_dict
-from service.rules import Explanation, Metadata, RuleSet, explain_plan
-from service.rules.values import show, values_equal
+from service.core.events import EnvelopeError, Event, event_from_dict
+from service.core.rules import Explanation, Metadata, RuleSet, explain_plan
+from service.core.rules.evaluation.values import show, values_equal
 
 SAMPLES_PER_RULE = 3
 DIFF_SAMPLES = 10

@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from service.rules.model import AllOf, Condition, DateExpr, Rule
-from service.rules.values import is_number, show
+from service.core.rules.evaluation.values import is_number, show
+from service.core.rules.model import AllOf, Condition, DateExpr, Rule
 
 EMPTY_VALUES = frozenset({"null", '""', "[]"})
 # One field under several names: status is read as its label.

@@ -14,12 +14,12 @@ from datetime import datetime
 from typing import Any
 
 from service.authoring.naming import readable_key
-from service.events import Event, event_from_dict, event_from_envelope
-from service.rules import ConditionTrace, Explanation, RuleTrace
-from service.rules.actions import Part
-from service.rules.model import Plan, Truncated
-from service.rules.texts import MAX_TEXT_CHARS
-from service.rules.values import show
+from service.core.events import Event, event_from_dict, event_from_envelope
+from service.core.rules import ConditionTrace, Explanation, RuleTrace
+from service.core.rules.evaluation.actions import Part
+from service.core.rules.evaluation.texts import MAX_TEXT_CHARS
+from service.core.rules.evaluation.values import show
+from service.core.rules.model import Plan, Truncated
 
 INDENT = "  "
 

@@ -19,10 +19,11 @@ from itertools import combinations
 from typing import Any
 
 from service.authoring.exclusion import excluded, same_field
-from service.events import Event
-from service.rules.conditions import OPERATORS, Scope, Subject
-from service.rules.fields import condition_leaves
-from service.rules.model import (
+from service.core.events import Event
+from service.core.rules.evaluation.conditions import OPERATORS, Scope, Subject
+from service.core.rules.evaluation.fields import condition_leaves
+from service.core.rules.evaluation.values import show, values_equal
+from service.core.rules.model import (
     Action,
     Condition,
     DateExpr,
@@ -32,7 +33,6 @@ from service.rules.model import (
     RuleSet,
     TemplateExpr,
 )
-from service.rules.values import show, values_equal
 
 UPDATED = "opportunity.updated"
 # Operators whose outcome on a write cannot be known from the rules alone.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from service.rules import Metadata
+from service.core.rules import Metadata
 
 CUSTOM_PREFIX = "custom."
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from service.errors import Problem
-from service.rules.fields import condition_leaves, custom_ref
-from service.rules.model import Action, Condition, CustomField, Metadata, Position, RuleSet
-from service.rules.suggest import closest
+from service.config.errors import Problem
+from service.core.rules.evaluation.fields import condition_leaves, custom_ref
+from service.core.rules.model import Action, Condition, CustomField, Metadata, Position, RuleSet
+from service.core.rules.suggest import closest
 
 # Operators whose operands are values the field holds (or one of its values).
 _VALUE_OPERATORS = frozenset(

@@ -14,10 +14,10 @@ update that reports no custom field as changed.
 from __future__ import annotations
 
 from service.authoring.interactions import UPDATED, RuleWarning
-from service.rules.fields import condition_leaves, custom_ref
-from service.rules.model import AllOf, AnyOf, Condition, ConditionNode, Not, Rule, RuleSet
-from service.rules.spec import CHANGE_OPERATORS
-from service.rules.values import show
+from service.core.rules.evaluation.fields import condition_leaves, custom_ref
+from service.core.rules.evaluation.values import show
+from service.core.rules.model import AllOf, AnyOf, Condition, ConditionNode, Not, Rule, RuleSet
+from service.core.rules.spec import CHANGE_OPERATORS
 
 # What a condition can come to: True, False, or both when it depends on the event.
 _Outcomes = frozenset[bool]

@@ -3,7 +3,7 @@
 Rules may write every field spec.py marks writable, but a few of those appear in Close's
 documents only in its answers (or only in a POST). Close's validation ignores keys it
 does not take and still answers 200 (close-api-notes.md section 7), so such a write may
-silently do nothing; dealkeeper notices afterwards (write_not_taken, service/writecheck.py).
+silently do nothing; dealkeeper notices afterwards (write_not_taken, service/core/writecheck.py).
 This says so before the rule ships.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from service.authoring.interactions import RuleWarning
-from service.rules import spec
-from service.rules.model import Action, Rule, RuleSet
+from service.core.rules import spec
+from service.core.rules.model import Action, Rule, RuleSet
 
 # The fields Close documents a PUT /opportunity/{id}/ as taking:
 # - Close's Opportunities page (reference/close-opportunities-api.txt, "Update an

@@ -10,9 +10,9 @@ from service.adapters.close import CloseClient
 from service.adapters.eventlog import EVENT_LOG_RETENTION
 from service.adapters.queue import connect, make_queue, redis_url
 from service.adapters.stats import Stats
-from service.catchup import MAX_EVENT_IDS_SHOWN, NO_PAYLOAD_ADVICE, catch_up, record_run
-from service.rules.dates import parse_duration
-from service.settings import Settings
+from service.config.settings import Settings
+from service.core.rules.evaluation.dates import parse_duration
+from service.processing.catchup import MAX_EVENT_IDS_SHOWN, NO_PAYLOAD_ADVICE, catch_up, record_run
 
 # A command can afford to wait out Close's rate limit instead of failing.
 CLI_MAX_INLINE_WAIT_SEC = 60.0

@@ -11,7 +11,8 @@ from typing import Any
 import click
 import requests
 
-from service import __version__, defaults, logs, pool, runner, signatures
+from service import __version__
+from service.commands import runner
 from service.commands.catchup import catch_up_command
 from service.commands.failed import failed
 from service.commands.history import history
@@ -19,9 +20,13 @@ from service.commands.ops import status, subscribe, subscription
 from service.commands.replay import backtest, explain
 from service.commands.rules import schema, test_rules, validate
 from service.commands.sweep import sweep_command
-from service.errors import DealkeeperError
-from service.rules import load_rules_path
-from service.settings import DEFAULT_PORT, Settings
+from service.config import defaults
+from service.config.errors import DealkeeperError
+from service.config.settings import DEFAULT_PORT, Settings
+from service.core.rules import load_rules_path
+from service.intake import signatures
+from service.observability import logs
+from service.processing import pool
 
 
 class _Group(click.Group):
@@ -41,7 +46,7 @@ def cli() -> None:
 
     Configuration comes from the environment: CLOSE_API_KEY, CLOSE_API_URL,
     CLOSE_WEBHOOK_SECRET, CLOSE_WEBHOOK_TOLERANCE, REDIS_URL, DEALKEEPER_RULES, PORT,
-    LOG_LEVEL (see the README).
+    LOG_LEVEL (see docs/configuration.md).
     """
 
 
@@ -77,7 +82,9 @@ def worker(burst: bool, name: str | None, processes: int | None) -> None:
     if count > 1:
         logs.configure_for(settings)
         raise SystemExit(pool.run_pool(count, burst=burst, name=name))
-    from service.worker import run_worker  # keeps `dealkeeper validate` free of RQ start-up
+    from service.processing.worker import (
+        run_worker,  # keeps `dealkeeper validate` free of RQ start-up
+    )
 
     run_worker(settings, burst=burst, name=name)
 

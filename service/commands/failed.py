@@ -22,11 +22,11 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from service import defaults
 from service.adapters.loopguard import PREFIX as LOOP_PREFIX
 from service.adapters.parked import reason_of
 from service.adapters.queue import connect, make_queue, redis_url, results_key
-from service.settings import Settings
+from service.config import defaults
+from service.config.settings import Settings
 
 
 @dataclass(frozen=True)

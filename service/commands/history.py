@@ -14,7 +14,7 @@ import click
 
 from service.adapters.history import HISTORY_PER_OPPORTUNITY, History, HistoryEntry
 from service.adapters.queue import connect, redis_url
-from service.settings import Settings
+from service.config.settings import Settings
 
 
 @click.command()

@@ -23,9 +23,9 @@ from service.adapters.close import CloseClient
 from service.adapters.ownwrites import OwnWrites
 from service.adapters.queue import connect, make_queue, redis_url
 from service.adapters.snapshot import collect_status, workers_on
-from service.errors import ConfigurationError
-from service.settings import Settings
-from service.status import render_table, to_json
+from service.config.errors import ConfigurationError
+from service.config.settings import Settings
+from service.core.status import render_table, to_json
 
 WEBHOOK_PATH = "/webhooks/close"
 

@@ -30,11 +30,11 @@ from service.authoring.backtest import (
 from service.authoring.explain import event_from_json, event_from_opportunity, format_explanation
 from service.authoring.naming import field_names
 from service.commands.rules import close_client, load_or_exit, metadata_from_close, rules_path
-from service.errors import CloseNotFoundError
-from service.events import EnvelopeError, Event, event_from_dict
-from service.rules import Metadata, RuleSet, explain_plan
-from service.rules.dates import format_duration, parse_duration
-from service.settings import Settings
+from service.config.errors import CloseNotFoundError
+from service.config.settings import Settings
+from service.core.events import EnvelopeError, Event, event_from_dict
+from service.core.rules import Metadata, RuleSet, explain_plan
+from service.core.rules.evaluation.dates import format_duration, parse_duration
 
 T = TypeVar("T")
 

@@ -19,9 +19,9 @@ from service.authoring.interactions import RuleWarning, find_interactions
 from service.authoring.online import check_against_close
 from service.authoring.unreported import find_unreported_changes
 from service.authoring.writability import find_undocumented_writes
-from service.errors import InvalidRulesError, Problem
-from service.rules import Metadata, RuleSet, json_schema, load_rules_path, run_path
-from service.settings import DEFAULT_RULES_PATH, Settings
+from service.config.errors import InvalidRulesError, Problem
+from service.config.settings import DEFAULT_RULES_PATH, Settings
+from service.core.rules import Metadata, RuleSet, json_schema, load_rules_path, run_path
 
 # A person at a terminal can wait out a rate limit; failing would only make them rerun it.
 CLI_MAX_INLINE_WAIT_SEC = 60.0

@@ -20,9 +20,9 @@ from types import FrameType
 
 import click
 
-from service import defaults
 from service.adapters.embedded import RedisServer
-from service.settings import Settings
+from service.config import defaults
+from service.config.settings import Settings
 
 log = logging.getLogger("dealkeeper.run")
 STOP_GRACE_SEC = 25.0

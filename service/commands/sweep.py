@@ -22,21 +22,22 @@ import click
 import redis
 from rq import Worker
 
-from service import defaults, jobs
 from service.adapters.metadata import fetch_metadata
 from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
 from service.adapters.sweepstore import SweepStore, job_results
 from service.authoring.naming import field_names
 from service.commands.rules import CLI_MAX_INLINE_WAIT_SEC, close_client, load_or_exit, rules_path
-from service.errors import CloseRateLimitedError
-from service.events import Event
-from service.rules import Metadata, Rule, RuleSet
-from service.rules.suggest import closest
-from service.settings import Settings
-from service.sweeps.progress import Progress
-from service.sweeps.report import Outcomes, count_outcomes, format_summary, is_settled
-from service.sweeps.run import Sweeper, run_sweep
-from service.sweeps.schedule import LOCK_TTL_SEC
+from service.config import defaults
+from service.config.errors import CloseRateLimitedError
+from service.config.settings import Settings
+from service.core.events import Event
+from service.core.rules import Metadata, Rule, RuleSet
+from service.core.rules.suggest import closest
+from service.processing import jobs
+from service.processing.sweeps.progress import Progress
+from service.processing.sweeps.report import Outcomes, count_outcomes, format_summary, is_settled
+from service.processing.sweeps.run import Sweeper, run_sweep
+from service.processing.sweeps.schedule import LOCK_TTL_SEC
 
 POLL_SEC = 0.25
 

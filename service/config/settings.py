@@ -8,9 +8,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from service import defaults
-from service.errors import ConfigurationError
-from service.tuning import Tuning
+from service.config import defaults
+from service.config.errors import ConfigurationError
+from service.config.tuning import Tuning
 
 DEFAULT_CLOSE_API_URL = "https://api.close.com/api/v1/"
 DEFAULT_WEBHOOK_TOLERANCE_SEC = defaults.WEBHOOK_TOLERANCE_SEC

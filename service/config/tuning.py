@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from service import defaults
+from service.config import defaults
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class Tuning:
     close_rate_limit_per_sec: float | None = None
     close_read_timeout_sec: float = defaults.CLOSE_READ_TIMEOUT_SEC
     job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC
-    # How soon a killed worker's job is noticed and retried (see README, "Crashes").
+    # How soon a killed worker's job is noticed and retried (docs/architecture.md, "Crashes").
     worker_ttl_sec: int = defaults.WORKER_TTL_SEC
     maintenance_interval_sec: int = defaults.MAINTENANCE_INTERVAL_SEC
     worker_processes: int = defaults.WORKER_PROCESSES

@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.events import Event
-from service.reconcile import written_field
+from service.core.events import Event
+from service.core.reconcile import written_field
 
 # Fields Close changes on its own along with the ones a write sends: an echo of our write
 # may show them changed too. Any other changed field is someone else's change.

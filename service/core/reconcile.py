@@ -19,12 +19,12 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from typing import Any
 
-from service.events import SWEPT, Event, parse_close_time
-from service.rules import Metadata, Plan, RuleSet, make_plan
-from service.rules.merge import ALREADY_HOLDS
-from service.rules.model import Dropped
-from service.rules.spec import SWEEP_ONLY_FIELDS
-from service.rules.values import as_list, holds_value, same_members, values_equal
+from service.core.events import SWEPT, Event, parse_close_time
+from service.core.rules import Metadata, Plan, RuleSet, make_plan
+from service.core.rules.evaluation.merge import ALREADY_HOLDS
+from service.core.rules.evaluation.values import as_list, holds_value, same_members, values_equal
+from service.core.rules.model import Dropped
+from service.core.rules.spec import SWEEP_ONLY_FIELDS
 
 NO_LONGER_CALLED_FOR = "no longer called for by the opportunity as it is now"
 CHANGED_SINCE = "changed since the event"

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from service.redispolicy import EvictionPolicy
+from service.core.redispolicy import EvictionPolicy
 
 # For durations: a unit and the next smaller one shown beside it.
 _UNITS = ((86400, "d", 3600, "h"), (3600, "h", 60, "m"), (60, "m", 1, "s"))
@@ -54,7 +54,8 @@ class RateLimit:
 
 @dataclass(frozen=True)
 class CatchUpRun:
-    """The counts of the last automatic catch-up (service/catchup.py), and when it ran."""
+    """The counts of the last automatic catch-up (service/processing/catchup.py), and when
+    it ran."""
 
     at: float
     read: int

@@ -3,7 +3,7 @@ opportunity that are queued or running. Pure; service/adapters/ordering.py reads
 and the jobs' statuses from Redis.
 
 A parked (failed) event waits for a person, and one scheduled for a retry waits for its
-time: neither holds the newer events back. The stale-write check (service/reconcile.py)
+time: neither holds the newer events back. The stale-write check (service/core/reconcile.py)
 keeps a later run of theirs from undoing what a newer event wrote.
 """
 

@@ -18,10 +18,10 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from service.rules.dates import parse_date_value
-from service.rules.fields import FieldRef, field_ref
-from service.rules.model import Metadata
-from service.rules.values import as_list, holds_value, same_members, values_equal
+from service.core.rules.evaluation.dates import parse_date_value
+from service.core.rules.evaluation.fields import FieldRef, field_ref
+from service.core.rules.evaluation.values import as_list, holds_value, same_members, values_equal
+from service.core.rules.model import Metadata
 
 _LIST_EDITS = (".add", ".remove")
 

@@ -19,18 +19,20 @@ from rq import Queue
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from service import defaults, jsonbody, logs, metrics, signatures
 from service.adapters.authfault import read_refusal
 from service.adapters.eviction import PolicyWatch, log_at_start
 from service.adapters.organization import KnownOrganizations, refusal
 from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
-from service.budget import RejectionBudget
-from service.errors import InvalidRulesError, QueueUnavailableError, WebhookRejectedError
-from service.events import EnvelopeError, Event, event_from_delivery
-from service.settings import Settings
-from service.status import KEY_REFUSED_HINT
+from service.config import defaults
+from service.config.errors import InvalidRulesError, QueueUnavailableError, WebhookRejectedError
+from service.config.settings import Settings
+from service.core.events import EnvelopeError, Event, event_from_delivery
+from service.core.status import KEY_REFUSED_HINT
+from service.intake import jsonbody, signatures
+from service.intake.budget import RejectionBudget
+from service.observability import logs, metrics
 
 log = logging.getLogger("dealkeeper.web")
 

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from collections.abc import Sequence
 
-from service.errors import WebhookRejectedError
+from service.config.errors import WebhookRejectedError
 
 HASH_HEADER = "close-sig-hash"
 TIMESTAMP_HEADER = "close-sig-timestamp"

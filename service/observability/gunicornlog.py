@@ -17,9 +17,9 @@ from typing import Any
 
 from gunicorn.glogging import Logger as GunicornLogger
 
-from service import logs
-from service.errors import ConfigurationError
-from service.settings import LOG_LEVELS, Settings
+from service.config.errors import ConfigurationError
+from service.config.settings import LOG_LEVELS, Settings
+from service.observability import logs
 
 # Probes and scrapes arrive every few seconds; their access lines are for debugging only.
 QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -39,7 +39,7 @@ def level_and_secrets(environ: Mapping[str, str]) -> tuple[str, tuple[str, ...]]
 
 
 class Logger(GunicornLogger):  # type: ignore[misc]  # gunicorn ships no type hints
-    """gunicorn's logger, writing through the handler service.logs installs on the root."""
+    """gunicorn's logger, writing through the handler logs.py installs on the root."""
 
     def setup(self, cfg: Any) -> None:
         super().setup(cfg)

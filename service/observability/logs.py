@@ -21,7 +21,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
-    from service.settings import Settings
+    from service.config.settings import Settings
 
 REDACTED = "[redacted]"
 _context: contextvars.ContextVar[Mapping[str, Any]] = contextvars.ContextVar(

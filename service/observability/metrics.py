@@ -19,10 +19,10 @@ from prometheus_client.core import (
 )
 from rq import Queue, Worker
 
-from service import defaults
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import HistogramData, Sample, Stats
-from service.errors import InvalidRulesError
+from service.config import defaults
+from service.config.errors import InvalidRulesError
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "dealkeeper_"

@@ -27,18 +27,19 @@ from datetime import UTC, datetime, timedelta
 import redis
 from rq import Queue
 
-from service import defaults, jobs
 from service.adapters.close import JSONAPI
 from service.adapters.eventlog import earliest_available, read_events
 from service.adapters.queue import enqueue_event, make_queue, queued_before
 from service.adapters.stats import Stats
-from service.events import EnvelopeError, event_from_dict, parse_close_time
-from service.status import CatchUpRun
+from service.config import defaults
+from service.core.events import EnvelopeError, event_from_dict, parse_close_time
+from service.core.status import CatchUpRun
+from service.processing import jobs
 
 log = logging.getLogger("dealkeeper.catchup")
 CHECKPOINT_KEY = "dk:catchup:checkpoint"
 GUARD_PREFIX = "dk:catchup:scheduled:"
-JOB_FUNCTION = "service.catchup.scheduled_catch_up"
+JOB_FUNCTION = "service.processing.catchup.scheduled_catch_up"
 NO_PAYLOAD_ADVICE = (
     "catch-up needs an admin's API key to read events older than an hour; with a "
     "non-admin key, a sweep is the way to recover longer outages"

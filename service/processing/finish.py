@@ -16,15 +16,14 @@ from typing import TYPE_CHECKING, Any
 from service.adapters.history import CLOSE_STATUS_BY_OUTCOME
 from service.adapters.ordering import remove_pending
 from service.adapters.queue import forget_results
-from service.events import Event
-from service.rules import Plan
+from service.core.events import Event
+from service.core.rules import Plan
+from service.processing.context import JobContext, Outcome
 
 if TYPE_CHECKING:
     from service.adapters.locks import OpportunityLock
-    from service.jobs import JobContext
 
 log = logging.getLogger("dealkeeper.jobs")
-Outcome = dict[str, Any]
 
 _LOG_EVENTS = {
     "applied": "plan_applied",
@@ -33,7 +32,7 @@ _LOG_EVENTS = {
     "stale": "plan_skipped",
     "own_change": "event_ignored",
     "opportunity_gone": "opportunity_gone",
-    # Close answered 200 without taking some fields (service/writecheck.py): a warning that
+    # Close answered 200 without taking some fields (service/core/writecheck.py): a warning that
     # names them, as the design's contract has it.
     "not_taken": "write_not_taken",
     "other_organization": "event_of_other_organization",
@@ -79,7 +78,7 @@ def finish(
 
 
 def _not_fired(plan: Plan) -> int | dict[str, str]:
-    # The reasons are written only when read (rules/reasons.py), and with many rules they
+    # The reasons are written only when read (evaluation/reasons.py), and with many rules they
     # cost more than the plan: the canonical line counts them; LOG_LEVEL=DEBUG spells them
     # out, and `dealkeeper explain` shows them for any one event.
     if log.isEnabledFor(logging.DEBUG):

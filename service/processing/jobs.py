@@ -16,17 +16,15 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import redis
 from rq import Retry, get_current_job
 
-from service import defaults, logs
 from service.adapters.authfault import KeyGate
-from service.adapters.close import CloseAPI, close_api_for, opportunity_path
+from service.adapters.close import close_api_for, opportunity_path
 from service.adapters.history import History
-from service.adapters.housekeeping import InHand
 from service.adapters.locks import OpportunityLock
 from service.adapters.loopguard import LoopGuard
 from service.adapters.metadata import MetadataCache
@@ -36,7 +34,8 @@ from service.adapters.ownwrites import OwnWrites, Sent
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
-from service.errors import (
+from service.config import defaults
+from service.config.errors import (
     CloseClientError,
     CloseNotFoundError,
     CloseRateLimitedError,
@@ -44,54 +43,20 @@ from service.errors import (
     NotYetDueError,
     OpportunityBusyError,
 )
-from service.events import Event, event_from_dict, require_payload
-from service.finish import Outcome, finish
-from service.reconcile import OwnWrite, held_parts, reconcile, with_own_writes
-from service.rules import Metadata, Plan, RuleSet, make_plan
-from service.rules.texts import MAX_TEXT_CHARS
-from service.settings import Settings
-from service.writecheck import field_names, not_taken
+from service.config.settings import Settings
+from service.core.events import Event, event_from_dict, require_payload
+from service.core.reconcile import OwnWrite, held_parts, reconcile, with_own_writes
+from service.core.rules import Metadata, Plan, RuleSet, make_plan
+from service.core.rules.evaluation.texts import MAX_TEXT_CHARS
+from service.core.writecheck import field_names, not_taken
+from service.observability import logs
+from service.processing.context import JobContext, Outcome
+from service.processing.finish import finish
 
 log = logging.getLogger("dealkeeper.jobs")
 # How long a job waits in-process for an older event of its opportunity that is running.
 ORDER_WAIT_SEC = 2.0
 ORDER_POLL_SEC = 0.02
-
-
-@dataclass
-class JobContext:
-    """Everything a job needs, built once per worker process."""
-
-    rules: RulesHolder
-    close: CloseAPI
-    metadata: MetadataCache
-    own_writes: OwnWrites
-    connection: redis.Redis
-    stats: Stats
-    loop_guard: LoopGuard
-    # The shared rate limiter the Close client paces with, so a job can take its requests'
-    # slots ahead, with its other Redis reads (None: each request takes its own).
-    throttle: SharedRateLimiter | None = None
-    dry_run: bool = False  # plans are logged, nothing is written to Close
-    # A worker's housekeeping renews the opportunity locks of its job (None: no worker;
-    # a lock then lasts the job timeout).
-    in_hand: InHand | None = None
-    lock_wait_sec: float = defaults.OPPORTUNITY_LOCK_WAIT_SEC
-    job_timeout_sec: int = defaults.JOB_TIMEOUT_SEC
-    catchup_interval_sec: int = 0  # 0: no automatic catch-up from this process
-    # The organization CLOSE_API_KEY belongs to, learnt by the worker's maintenance (None:
-    # no key to ask with, or a context built by hand; events are then not checked).
-    organization: OrganizationWatch | None = None
-    # Tells Close refusing CLOSE_API_KEY from refusing one event, and pauses workers for
-    # the first (None: no key, nothing to refuse).
-    key_gate: KeyGate | None = None
-    # Called with (event, plan or None, outcome) after every event.
-    on_finish: list[Callable[[Event, Plan | None, Outcome], None]] = field(default_factory=list)
-    # Called with (pipeline, event, plan or None, outcome) to add their writes (history) to
-    # the job's final pipeline: one round trip for all of a job's bookkeeping.
-    finish_writers: list[Callable[[Any, Event, Plan | None, Outcome], None]] = field(
-        default_factory=list
-    )
 
 
 @dataclass(frozen=True)

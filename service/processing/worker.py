@@ -22,7 +22,6 @@ from rq.exceptions import StopRequested
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from service import catchup, jobs, logs
 from service.adapters.eviction import log_at_start
 from service.adapters.history import History, history_entry
 from service.adapters.outage import RedisOutage
@@ -31,10 +30,12 @@ from service.adapters.queue import EventQueue, connect, make_queue, redis_url
 from service.adapters.stats import Stats
 from service.adapters.steadyworker import SteadyWorker
 from service.adapters.sweepstore import SweepStore
-from service.errors import CloseClientError, CloseKeyRefusedError, LoopSuspectedError
-from service.events import EnvelopeError, event_from_dict
-from service.settings import Settings
-from service.sweeps import schedule as sweeps
+from service.config.errors import CloseClientError, CloseKeyRefusedError, LoopSuspectedError
+from service.config.settings import Settings
+from service.core.events import EnvelopeError, event_from_dict
+from service.observability import logs
+from service.processing import catchup, jobs
+from service.processing.sweeps import schedule as sweeps
 
 log = logging.getLogger("dealkeeper.worker")
 PERMANENT_ERRORS = (CloseClientError, EnvelopeError, LoopSuspectedError)
@@ -138,7 +139,7 @@ class DealkeeperWorker(SteadyWorker):
 
     def run_maintenance_tasks(self) -> None:
         """RQ's maintenance (at start, then every maintenance interval), the sweeps due
-        soon scheduled, once across all workers (service/sweeps/schedule.py), and the
+        soon scheduled, once across all workers (service/processing/sweeps/schedule.py), and the
         organization of CLOSE_API_KEY asked of Close when due (adapters/organization.py)."""
         super().run_maintenance_tasks()
         context = jobs.installed()

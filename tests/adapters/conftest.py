@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from fakeclose import FakeClose
 from service.adapters.close import CloseClient
-from service.fakeclose import FakeClose
 
 # Distinctive, so a leak into a message or a log record is easy to find.
 API_KEY = "sk-dealkeeper-test-5f1c9a2e"

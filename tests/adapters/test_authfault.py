@@ -8,6 +8,7 @@ from collections.abc import Callable
 import pytest
 import redis
 
+from fakeclose import FakeClose
 from service.adapters.authfault import (
     AUTH_FAULT_KEY,
     AUTH_FAULT_TTL_SEC,
@@ -16,8 +17,7 @@ from service.adapters.authfault import (
     read_refusal,
 )
 from service.adapters.close import CloseClient
-from service.errors import CloseClientError
-from service.fakeclose import FakeClose
+from service.config.errors import CloseClientError
 from tests.adapters.conftest import API_KEY, API_KEY_ID
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import pytest
 
+from fakeclose import FakeClose
 from service.adapters.close import (
     CloseClient,
     DryRunClose,
@@ -16,7 +17,7 @@ from service.adapters.close import (
     format_tz_offset,
     opportunity_path,
 )
-from service.errors import (
+from service.config.errors import (
     CloseAPIError,
     CloseClientError,
     CloseNotFoundError,
@@ -24,9 +25,8 @@ from service.errors import (
     CloseServerError,
     CloseUnavailableError,
 )
-from service.fakeclose import FakeClose
-from service.retry import RATE_LIMIT_JITTER_SEC
-from service.settings import Settings
+from service.config.settings import Settings
+from service.core.retry import RATE_LIMIT_JITTER_SEC
 from tests.adapters.conftest import API_KEY, RecordingSleep
 
 JITTER = 0.5 * RATE_LIMIT_JITTER_SEC  # the fixtures fix rand at 0.5

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from fakeclose import FakeClose
 from service.adapters.close import CloseClient
-from service.errors import CloseClientError, CloseServerError, ConfigurationError
-from service.fakeclose import FakeClose
+from service.config.errors import CloseClientError, CloseServerError, ConfigurationError
 from tests.adapters.conftest import API_KEY
 from tests.tls import TLSProxy
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from fakeclose import FakeClose
 from service.adapters.close import CloseClient
 from service.adapters.eventlog import iter_events, read_events
-from service.fakeclose import FakeClose
 from tests.adapters.conftest import API_KEY
 
 

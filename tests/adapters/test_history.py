@@ -15,7 +15,7 @@ from service.adapters.history import (
     HistoryEntry,
     history_entry,
 )
-from service.rules import Plan
+from service.core.rules import Plan
 from tests.unit.rules_support import make_event
 
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
+from fakeclose import FakeClose
 from service.adapters.close import CloseClient
 from service.adapters.metadata import MetadataCache, custom_field_from_close, status_from_close
-from service.errors import CloseServerError
-from service.fakeclose import FakeClose
-from service.rules.model import CustomField, Metadata, Status
+from service.config.errors import CloseServerError
+from service.core.rules.model import CustomField, Metadata, Status
 
 ACTIVE = {"id": "stat_1", "label": "Active", "type": "active", "pipeline_id": "pipe_1"}
 WON = {"id": "stat_2", "label": "Won", "type": "won", "pipeline_id": "pipe_1"}

@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
+from fakeclose import FakeClose
+from fakeclose.store import ORGANIZATION_ID
 from service.adapters.close import CloseClient
 from service.adapters.organization import (
     ORGANIZATIONS_KEY,
@@ -20,9 +22,7 @@ from service.adapters.organization import (
     organizations_of,
     refusal,
 )
-from service.events import Event
-from service.fakeclose import FakeClose
-from service.fakeclose.store import ORGANIZATION_ID
+from service.core.events import Event
 
 
 class Clock:

@@ -14,11 +14,11 @@ from typing import Any
 import pytest
 import redis
 
+from fakeclose import FakeClose
 from service.adapters.close import CloseClient
 from service.adapters.ownwrites import KNOWN_KEY, RECEIPT_PREFIX, OwnWrites
-from service.events import Event, event_from_dict
-from service.fakeclose import FakeClose
-from service.reconcile import OwnWrite
+from service.core.events import Event, event_from_dict
+from service.core.reconcile import OwnWrite
 
 OURS, OURS_ID = "sk-ours-1f3a", "api_ours"
 THEIRS, THEIRS_ID = "sk-zapier-77c2", "api_zapier"

@@ -8,11 +8,11 @@ import time
 import pytest
 import redis
 
+from fakeclose import FakeClose
 from service.adapters.close import CloseClient, Exchange
 from service.adapters.ratelimit import SharedRateLimiter, endpoint_group, pause_for
-from service.errors import CloseRateLimitedError
-from service.fakeclose import FakeClose
-from service.retry import RateLimitInfo
+from service.config.errors import CloseRateLimitedError
+from service.core.retry import RateLimitInfo
 from tests.adapters.conftest import API_KEY
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from service.adapters.rulefiles import RulesHolder
-from service.errors import InvalidRulesError
+from service.config.errors import InvalidRulesError
 from tests.edits import write
 
 GOOD = "rules:\n  - name: first\n    then: [{set: {confidence: 1}}]\n"

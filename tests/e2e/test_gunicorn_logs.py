@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from service import signatures
+from service.intake import signatures
 from tests.e2e.conftest import API_KEY, KEY_HEX, Web
 from tests.waiting import wait_for
 

@@ -14,7 +14,7 @@ from typing import Any
 import redis
 import requests
 
-from service import signatures
+from service.intake import signatures
 from tests.e2e.conftest import KEY_HEX, Web
 from tests.ownredis import own_redis, url_of
 

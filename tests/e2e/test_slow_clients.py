@@ -16,8 +16,9 @@ import pytest
 import redis
 import requests
 
-from service import defaults, signatures
-from service.cli import sample_event
+from service.commands.cli import sample_event
+from service.config import defaults
+from service.intake import signatures
 from tests.e2e.conftest import KEY_HEX, Web
 from tests.waiting import wait_for
 

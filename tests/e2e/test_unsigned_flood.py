@@ -10,8 +10,8 @@ from collections.abc import Callable
 
 import requests
 
-from service import signatures
-from service.cli import sample_event
+from service.commands.cli import sample_event
+from service.intake import signatures
 from tests.e2e.conftest import KEY_HEX, Web
 
 FLOOD = 1500  # past a web process's whole budget of refusals for a minute (1,200)

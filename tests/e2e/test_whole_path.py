@@ -21,10 +21,10 @@ import redis
 import requests
 from rq import Worker
 
-from service import signatures
+from fakeclose import FakeClose
 from service.adapters.embedded import free_port
 from service.adapters.queue import make_queue
-from service.fakeclose import FakeClose
+from service.intake import signatures
 from tests.cluster import KEY_HEX
 from tests.conftest import REPO, RULES_DIR
 from tests.waiting import wait_for

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from service.fakeclose import FakeClose
+from fakeclose import FakeClose
 
 
 class Api:

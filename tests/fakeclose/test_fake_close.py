@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from service.fakeclose import FakeClose, MissingObjectError, PatchError
+from fakeclose import FakeClose, MissingObjectError, PatchError
 from tests.fakeclose.conftest import Api
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from service.fakeclose import FakeClose
+from fakeclose import FakeClose
 from tests.fakeclose.conftest import Api
 
 WON_AT = datetime(2026, 3, 3, 4, 10, tzinfo=UTC)

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.fakeclose import Delivery, FakeClose, sign_webhook
-from service.fakeclose.webhooks import DELIVERY_TIMEOUT_SEC
+from fakeclose import Delivery, FakeClose, sign_webhook
+from fakeclose.webhooks import DELIVERY_TIMEOUT_SEC
 from tests.fakeclose.conftest import Api, WebhookReceiver
 
 SIGNATURE_KEY = "058bfb6a" * 8  # 32 bytes, hex, like Close's signature_key

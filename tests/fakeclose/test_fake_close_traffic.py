@@ -14,8 +14,8 @@ import time
 import pytest
 import requests
 
-from service.fakeclose import FakeClose
-from service.retry import RateLimitInfo, parse_rate_limit
+from fakeclose import FakeClose
+from service.core.retry import RateLimitInfo, parse_rate_limit
 from tests.fakeclose.conftest import Api
 
 # Generous: the fake starts a Python process, which takes seconds on a busy two-core machine.
@@ -194,11 +194,11 @@ def test_fake_delay_next_holds_the_response(fake: FakeClose, api: Api) -> None:
 
 
 def test_fake_module_runs_standalone_and_prints_its_url() -> None:
-    """`python -m service.fakeclose` prints the base URL and serves seeded data with the key."""
+    """`python -m fakeclose` prints the base URL and serves seeded data with the key."""
     command = [
         sys.executable,
         "-m",
-        "service.fakeclose",
+        "fakeclose",
         "--port",
         "0",
         "--api-key",

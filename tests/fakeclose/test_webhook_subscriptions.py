@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from service.fakeclose import FakeClose
+from fakeclose import FakeClose
 from tests.fakeclose.conftest import Api
 
 EVENTS = [

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.fakeclose import FakeClose
+from fakeclose import FakeClose
 from tests.cluster import KEY_HEX, Cluster, make_cluster
 from tests.conftest import SUITE_SECRETS
 
@@ -44,7 +44,7 @@ def cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 def post_signed(cluster: Cluster, body: bytes) -> int:
     """Deliver a body to gunicorn as Close would; returns the status."""
-    from service import signatures
+    from service.intake import signatures
 
     headers = signatures.signed_headers(
         body, key=bytes.fromhex(KEY_HEX), timestamp=int(time.time())

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from service.events import parse_close_time
+from service.core.events import parse_close_time
 from tests.cluster import Cluster
 from tests.faults.test_faults import writes_per_opportunity
 from tests.waiting import wait_for

@@ -16,9 +16,9 @@ import pytest
 import requests
 from rq import Worker
 
+from fakeclose import FakeClose
 from service.adapters.history import History
-from service.events import parse_close_time
-from service.fakeclose import FakeClose
+from service.core.events import parse_close_time
 from tests.cluster import Cluster
 from tests.conftest import REPO
 from tests.faults.conftest import post_signed

@@ -16,8 +16,8 @@ from typing import Any
 
 import requests
 
+from fakeclose import FakeClose
 from service.adapters.queue import make_queue
-from service.fakeclose import FakeClose
 from tests.cluster import REPO, Cluster
 from tests.faults.test_faults import assert_stamped, won_deals, writes_per_opportunity
 from tests.waiting import wait_for

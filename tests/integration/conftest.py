@@ -10,10 +10,10 @@ import redis
 from flask.testing import FlaskClient
 from rq import Queue
 
+from fakeclose import FakeClose
 from service.adapters.queue import make_queue
-from service.fakeclose import FakeClose
-from service.settings import Settings
-from service.web import create_app
+from service.config.settings import Settings
+from service.intake.app import create_app
 from tests.conftest import RULES_DIR
 
 

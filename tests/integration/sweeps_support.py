@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fakeclose import FakeClose
 from service.adapters.close import CloseClient
-from service.events import parse_close_time
-from service.fakeclose import FakeClose
-from service.rules import RuleSet, load_rules_path
-from service.sweeps.progress import Progress
-from service.sweeps.run import Enqueue, Sweeper, run_sweep
+from service.core.events import parse_close_time
+from service.core.rules import RuleSet, load_rules_path
+from service.processing.sweeps.progress import Progress
+from service.processing.sweeps.run import Enqueue, Sweeper, run_sweep
 
 MOMENT = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)  # Monday 06:00 in New York
 STALE_RULES = """\

@@ -8,12 +8,12 @@ from datetime import UTC, datetime
 import redis
 from click.testing import CliRunner
 
-from service import jobs
+from fakeclose import FakeClose
 from service.adapters.history import History, HistoryEntry
-from service.cli import cli
-from service.events import event_from_dict
-from service.fakeclose import FakeClose
-from service.settings import Settings
+from service.commands.cli import cli
+from service.config.settings import Settings
+from service.core.events import event_from_dict
+from service.processing import jobs
 from tests.conftest import RULES_DIR
 
 

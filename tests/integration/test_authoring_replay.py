@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from service.cli import cli
+from fakeclose import FakeClose
+from service.commands.cli import cli
 from service.commands.replay import _progress
-from service.fakeclose import FakeClose
 from tests.conftest import RULES_DIR
 
 NOW = datetime.now(UTC).replace(microsecond=0)

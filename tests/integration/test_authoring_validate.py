@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from service.cli import cli
-from service.fakeclose import FakeClose
+from fakeclose import FakeClose
+from service.commands.cli import cli
 
 CONFLICTING = (
     "rules:\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from service.cli import cli
+from service.commands.cli import cli
 from tests.conftest import RULES_DIR
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "rules" / "invalid"

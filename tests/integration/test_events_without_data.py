@@ -17,15 +17,16 @@ import redis
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 
-from service import catchup, signatures
+from fakeclose import FakeClose
 from service.adapters.queue import enqueue_event, make_queue
-from service.cli import cli
-from service.events import EnvelopeError, event_from_dict
-from service.fakeclose import FakeClose
-from service.logs import record_fields
-from service.settings import Settings
-from service.web import create_app
-from service.worker import make_worker
+from service.commands.cli import cli
+from service.config.settings import Settings
+from service.core.events import EnvelopeError, event_from_dict
+from service.intake import signatures
+from service.intake.app import create_app
+from service.observability.logs import record_fields
+from service.processing import catchup
+from service.processing.worker import make_worker
 
 KEY = bytes.fromhex("11" * 32)
 
@@ -216,7 +217,7 @@ def test_a_job_without_its_data_is_parked_not_judged(
     parked for a person to look at; the rules never see an empty opportunity."""
     oppo, event = won_hours_ago(fake_close, 2)
     queue = make_queue(redis_client)
-    queue.enqueue_call("service.jobs.process_event", args=(without_data(event),))
+    queue.enqueue_call("service.processing.jobs.process_event", args=(without_data(event),))
 
     work()
 

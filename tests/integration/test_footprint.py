@@ -13,16 +13,16 @@ import redis
 from click.testing import CliRunner
 from rq import Queue
 
-from service import defaults
+from fakeclose import FakeClose
 from service.adapters.footprint import bytes_by_kind
 from service.adapters.queue import enqueue_event
 from service.adapters.stats import Stats
-from service.cli import cli
-from service.events import event_from_dict
-from service.fakeclose import FakeClose
-from service.metrics import render
-from service.settings import Settings
-from service.worker import make_worker
+from service.commands.cli import cli
+from service.config import defaults
+from service.config.settings import Settings
+from service.core.events import event_from_dict
+from service.observability.metrics import render
+from service.processing.worker import make_worker
 
 WON_AT = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)
 DEALS = 8

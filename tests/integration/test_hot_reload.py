@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from service import defaults
-from service.rules import load_rules_path
-from service.settings import Settings
-from service.web import create_app
+from service.config import defaults
+from service.config.settings import Settings
+from service.core.rules import load_rules_path
+from service.intake.app import create_app
 from tests.edits import write
 
 GOOD = "rules:\n  - name: first\n    then: [{set: {confidence: 1}}]\n"

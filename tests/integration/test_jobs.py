@@ -13,7 +13,8 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from service import jobs
+from fakeclose import FakeClose
+from fakeclose.store import ORGANIZATION_ID
 from service.adapters.close import CloseClient
 from service.adapters.history import History
 from service.adapters.locks import LOCK_PREFIX, OpportunityLock
@@ -21,14 +22,13 @@ from service.adapters.metadata import MetadataCache
 from service.adapters.organization import ORGANIZATIONS_KEY, ORGANIZATIONS_TTL_SEC
 from service.adapters.parked import reason_of
 from service.adapters.queue import enqueue_event, job_id_for
-from service.defaults import CLOSE_MAX_ATTEMPTS
-from service.events import Event, event_from_dict
-from service.fakeclose import FakeClose
-from service.fakeclose.store import ORGANIZATION_ID
-from service.logs import record_fields
-from service.rules.texts import MAX_TEXT_CHARS
-from service.settings import Settings
-from service.worker import make_worker
+from service.config.defaults import CLOSE_MAX_ATTEMPTS
+from service.config.settings import Settings
+from service.core.events import Event, event_from_dict
+from service.core.rules.evaluation.texts import MAX_TEXT_CHARS
+from service.observability.logs import record_fields
+from service.processing import jobs
+from service.processing.worker import make_worker
 
 WON_AT = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)  # 22:30 on the 27th in New York
 

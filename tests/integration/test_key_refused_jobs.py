@@ -8,11 +8,11 @@ import redis
 from rq import Queue
 from rq.job import JobStatus
 
-from service import catchup
+from fakeclose import FakeClose
 from service.adapters.authfault import PROBE_KEY, read_refusal
-from service.fakeclose import FakeClose
-from service.settings import Settings
-from service.worker import make_worker
+from service.config.settings import Settings
+from service.processing import catchup
+from service.processing.worker import make_worker
 
 OWN_KEY = {FakeClose.DEFAULT_API_KEY: FakeClose.DEFAULT_API_KEY_ID}
 

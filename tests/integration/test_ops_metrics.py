@@ -13,13 +13,13 @@ from flask.testing import FlaskClient
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from fakeclose import FakeClose
 from service.adapters.close import CloseClient, Exchange
 from service.adapters.embedded import free_port
 from service.adapters.stats import Stats
-from service.fakeclose import FakeClose
-from service.retry import RateLimitInfo
-from service.settings import Settings
-from service.web import create_app
+from service.config.settings import Settings
+from service.core.retry import RateLimitInfo
+from service.intake.app import create_app
 from tests.conftest import REPO, RULES_DIR
 
 NOW = 1_800_000_000.0

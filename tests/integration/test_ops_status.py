@@ -19,8 +19,8 @@ from service.adapters.close import Exchange
 from service.adapters.embedded import free_port
 from service.adapters.queue import make_queue
 from service.adapters.stats import Stats
-from service.cli import cli
-from service.retry import RateLimitInfo
+from service.commands.cli import cli
+from service.core.retry import RateLimitInfo
 from tests.conftest import RULES_DIR
 
 

@@ -9,9 +9,9 @@ import pytest
 import redis
 from click.testing import CliRunner, Result
 
+from fakeclose import FakeClose
 from service.adapters.ownwrites import KNOWN_KEY
-from service.cli import cli
-from service.fakeclose import FakeClose
+from service.commands.cli import cli
 
 URL = "https://dealkeeper.example.com/webhooks/close"
 OPPORTUNITY_EVENTS = [

@@ -15,12 +15,12 @@ from typing import Any
 import pytest
 from rq import Queue
 
-from service import jobs
+from fakeclose import FakeClose
 from service.adapters.queue import enqueue_event
-from service.events import event_from_dict
-from service.fakeclose import FakeClose
-from service.settings import Settings
-from service.worker import make_worker
+from service.config.settings import Settings
+from service.core.events import event_from_dict
+from service.processing import jobs
+from service.processing.worker import make_worker
 from tests.waiting import DEADLINE_SEC
 
 A_AT = datetime(2026, 11, 30, 3, 30, tzinfo=UTC)  # 22:30 on Sunday the 29th in New York

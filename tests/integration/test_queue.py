@@ -13,11 +13,11 @@ from rq import Queue
 from rq.job import Job
 from rq.utils import utcparse
 
-from service import defaults
 from service.adapters import queue as queueing
 from service.adapters.ordering import PENDING_PREFIX
 from service.adapters.stats import LAST_KEY, STATS_KEY, Stats, webhook_counter_field
-from service.events import Event
+from service.config import defaults
+from service.core.events import Event
 
 MOMENT = datetime(2026, 11, 28, 3, 30, 5, 123456, tzinfo=UTC)
 # Set by RQ and by the script at the moment of queueing: equal in form, not in value.

@@ -14,9 +14,9 @@ from click.testing import CliRunner, Result
 from flask.testing import FlaskClient
 
 from service.adapters.eviction import read_policy
-from service.cli import cli
-from service.settings import Settings
-from service.web import create_app
+from service.commands.cli import cli
+from service.config.settings import Settings
+from service.intake.app import create_app
 from tests.conftest import REPO, RULES_DIR
 from tests.ownredis import locked_down_redis, own_redis, url_of
 

@@ -16,8 +16,8 @@ import redis
 from rq.job import JobStatus
 
 from service.adapters.queue import connect, make_queue, redis_url
-from service.settings import Settings
-from service.worker import make_worker
+from service.config.settings import Settings
+from service.processing.worker import make_worker
 from tests.tls import TLSProxy
 
 

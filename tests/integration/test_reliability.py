@@ -13,13 +13,13 @@ import redis
 from click.testing import CliRunner
 from rq import Queue
 
-from service import catchup
+from fakeclose import FakeClose
 from service.adapters.queue import enqueue_event
-from service.cli import cli
-from service.events import Event, event_from_dict
-from service.fakeclose import FakeClose
-from service.settings import Settings
-from service.worker import make_worker
+from service.commands.cli import cli
+from service.config.settings import Settings
+from service.core.events import Event, event_from_dict
+from service.processing import catchup
+from service.processing.worker import make_worker
 
 WON_AT = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)
 

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from service import pool, runner
-from service.settings import Settings
+from service.commands import runner
+from service.config.settings import Settings
+from service.processing import pool
 from tests.processes import alive
 from tests.waiting import wait_for
 

@@ -16,10 +16,10 @@ import redis
 from click.testing import CliRunner
 from rq import Worker
 
-from service.cli import cli
-from service.fakeclose import FakeClose
-from service.fakeclose.aged import seed_aged
-from service.settings import Settings
+from fakeclose import FakeClose
+from fakeclose.aged import seed_aged
+from service.commands.cli import cli
+from service.config.settings import Settings
 from tests.conftest import REPO
 from tests.integration.sweeps_support import STALE_RULES, matching, moment_of, write_rules
 from tests.waiting import wait_for

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 from rq import Queue
 
+from fakeclose import FakeClose
 from service.adapters.queue import enqueue_event
-from service.events import swept_event
-from service.fakeclose import FakeClose
-from service.settings import Settings
-from service.sweeps.paging import PagingStalledError
-from service.sweeps.schedule import run_scheduled_sweep
-from service.worker import make_worker
+from service.config.settings import Settings
+from service.core.events import swept_event
+from service.processing.sweeps.paging import PagingStalledError
+from service.processing.sweeps.schedule import run_scheduled_sweep
+from service.processing.worker import make_worker
 from tests.integration.sweeps_support import MOMENT, write_rules
 
 UNKNOWN_SOURCE = """\

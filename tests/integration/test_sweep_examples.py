@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from service.fakeclose import FakeClose
-from service.fakeclose.aged import seed_aged
-from service.settings import Settings
-from service.sweeps.schedule import run_scheduled_sweep
-from service.worker import make_worker
+from fakeclose import FakeClose
+from fakeclose.aged import seed_aged
+from service.config.settings import Settings
+from service.processing.sweeps.schedule import run_scheduled_sweep
+from service.processing.worker import make_worker
 from tests.conftest import RULES_DIR
 from tests.integration.sweeps_support import MOMENT, matching, moment_of
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from fakeclose import FakeClose
+from fakeclose.aged import seed_aged
 from service.adapters.close import CloseClient
-from service.fakeclose import FakeClose
-from service.fakeclose.aged import seed_aged
-from service.rules import load_rules
-from service.sweeps.paging import PagingStalledError
+from service.core.rules import load_rules
+from service.processing.sweeps.paging import PagingStalledError
 from tests.integration.sweeps_support import (
     MOMENT,
     ListingRecorder,

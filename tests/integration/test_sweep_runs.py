@@ -17,15 +17,15 @@ import pytest
 import redis
 from rq import Queue
 
+from fakeclose import FakeClose
+from fakeclose.aged import seed_aged
 from service.adapters.history import History
 from service.adapters.stats import Stats
 from service.adapters.sweepstore import LOCK_PREFIX, SweepStore
-from service.fakeclose import FakeClose
-from service.fakeclose.aged import seed_aged
-from service.settings import Settings
-from service.sweeps.progress import Progress
-from service.sweeps.schedule import run_scheduled_sweep
-from service.worker import make_worker
+from service.config.settings import Settings
+from service.processing.sweeps.progress import Progress
+from service.processing.sweeps.schedule import run_scheduled_sweep
+from service.processing.worker import make_worker
 from tests.conftest import REPO
 from tests.integration.sweeps_support import MOMENT, STALE_RULES, matching, moment_of, write_rules
 from tests.waiting import wait_for
@@ -182,9 +182,9 @@ def test_sweep_run_under_close_rate_limits_completes_without_failures(
 
 KILLABLE = """\
 import sys
-from service.settings import Settings
-from service.sweeps.schedule import run_scheduled_sweep
-from service.worker import make_worker
+from service.config.settings import Settings
+from service.processing.sweeps.schedule import run_scheduled_sweep
+from service.processing.worker import make_worker
 
 make_worker(Settings.from_env())
 run_scheduled_sweep(sys.argv[1], sys.argv[2])

@@ -11,13 +11,13 @@ import pytest
 import redis
 from rq import Queue, Worker
 
+from fakeclose import FakeClose
+from fakeclose.aged import seed_aged
 from service.adapters.sweepstore import SweepStore
-from service.fakeclose import FakeClose
-from service.fakeclose.aged import seed_aged
-from service.rules import RuleSet, load_rules
-from service.settings import Settings
-from service.sweeps.schedule import current_rule, plan_runs, run_job_id, run_times
-from service.worker import make_worker
+from service.config.settings import Settings
+from service.core.rules import RuleSet, load_rules
+from service.processing.sweeps.schedule import current_rule, plan_runs, run_job_id, run_times
+from service.processing.worker import make_worker
 from tests.cluster import Cluster, make_cluster
 from tests.integration.sweeps_support import MOMENT, sweep_rules, write_rules
 from tests.waiting import wait_for

@@ -15,13 +15,15 @@ from flask.testing import FlaskClient
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from service import defaults, logs, signatures
+from fakeclose import FakeClose
+from fakeclose.store import ORGANIZATION_ID
 from service.adapters.close import CloseClient
 from service.adapters.embedded import RedisServer, free_port
 from service.adapters.organization import OrganizationWatch
-from service.fakeclose import FakeClose
-from service.fakeclose.store import ORGANIZATION_ID
-from service.settings import Settings
+from service.config import defaults
+from service.config.settings import Settings
+from service.intake import signatures
+from service.observability import logs
 
 KEY = bytes.fromhex("11" * 32)
 OTHER_KEY = bytes.fromhex("22" * 32)

@@ -14,10 +14,10 @@ import redis
 from flask.testing import FlaskClient
 from rq import Queue
 
-from service import signatures
 from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY
-from service.budget import RejectionBudget
-from service.settings import Settings
+from service.config.settings import Settings
+from service.intake import signatures
+from service.intake.budget import RejectionBudget
 
 KEY = bytes.fromhex("5a" * 32)
 NOW = 1_800_000_000.0

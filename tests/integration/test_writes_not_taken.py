@@ -14,13 +14,13 @@ import redis
 from click.testing import CliRunner
 from rq import Queue
 
+from fakeclose import FakeClose
 from service.adapters.queue import enqueue_event
 from service.adapters.stats import Stats
-from service.cli import cli
-from service.events import event_from_dict
-from service.fakeclose import FakeClose
-from service.settings import Settings
-from service.worker import make_worker
+from service.commands.cli import cli
+from service.config.settings import Settings
+from service.core.events import event_from_dict
+from service.processing.worker import make_worker
 
 LOST_AT = datetime(2026, 11, 28, 3, 30, tzinfo=UTC)
 # date_lost appears in Close's answers only: no PUT of Close's documents it (the fake, like

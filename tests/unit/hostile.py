@@ -11,11 +11,11 @@ import sys
 from collections.abc import Callable
 
 from service.authoring.interactions import find_interactions
-from service.rules import explain_plan, load_rules, make_plan
-from service.rules.conditions import Scope, evaluate
-from service.rules.facts import Facts
-from service.rules.model import Condition, Position
-from service.rules.predicates import compile_condition
+from service.core.rules import explain_plan, load_rules, make_plan
+from service.core.rules.evaluation.conditions import Scope, evaluate
+from service.core.rules.evaluation.facts import Facts
+from service.core.rules.evaluation.predicates import compile_condition
+from service.core.rules.model import Condition, Position
 from tests.unit.rules_support import make_event
 
 PATTERN = "^(a+)+$"

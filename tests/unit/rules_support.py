@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.events import Event, event_from_dict
-from service.rules.model import CustomField, Metadata, Status
+from service.core.events import Event, event_from_dict
+from service.core.rules.model import CustomField, Metadata, Status
 
 
 def make_event(

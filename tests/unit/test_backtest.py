@@ -13,7 +13,7 @@ from service.authoring.backtest import (
     readable_events,
     tally,
 )
-from service.rules import explain_plan, load_rules
+from service.core.rules import explain_plan, load_rules
 from tests.unit.test_engine import DESIGN_RULES
 
 DESIGN = load_rules(DESIGN_RULES, "rules/t.yaml")

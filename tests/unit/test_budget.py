@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.budget import RejectionBudget
+from service.intake.budget import RejectionBudget
 
 
 class Clock:

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from service.errors import InvalidRulesError
-from service.events import Event
-from service.rules import load_rules, load_rules_path
-from service.rules.cases import Case, Expect, discover, load_cases, run_case, run_path
-from service.rules.model import CustomField, Metadata, Position, Status
+from service.config.errors import InvalidRulesError
+from service.core.events import Event
+from service.core.rules import load_rules, load_rules_path
+from service.core.rules.language.cases import Case, Expect, discover, load_cases, run_case, run_path
+from service.core.rules.model import CustomField, Metadata, Position, Status
 
 TEST_FILE = "rules/x.test.yaml"
 RULES = load_rules(

@@ -14,14 +14,17 @@ from typing import Any
 
 import pytest
 
-from service.events import Event
-from service.rules import load_rule_sources, make_plan
-from service.rules.actions import Part
-from service.rules.cases import discover, load_cases
-from service.rules.conditions import Scope, evaluate
-from service.rules.facts import Facts
-from service.rules.loader import read_sources
-from service.rules.model import (
+from service.core.events import Event
+from service.core.rules import load_rule_sources, make_plan
+from service.core.rules.evaluation.actions import Part
+from service.core.rules.evaluation.conditions import Scope, evaluate
+from service.core.rules.evaluation.facts import Facts
+from service.core.rules.evaluation.predicates import compile_condition
+from service.core.rules.evaluation.program import Compiled, compile_rule, compiled_rules
+from service.core.rules.evaluation.verdicts import judge
+from service.core.rules.language.cases import discover, load_cases
+from service.core.rules.language.loader import read_sources
+from service.core.rules.model import (
     AllOf,
     AnyOf,
     Condition,
@@ -31,9 +34,6 @@ from service.rules.model import (
     Not,
     Position,
 )
-from service.rules.predicates import compile_condition
-from service.rules.program import Compiled, compile_rule, compiled_rules
-from service.rules.verdicts import judge
 from tests.unit.rules_support import METADATA, make_event
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from service.events import Event
-from service.rules import spec
-from service.rules.conditions import OPERATORS, Outcome, Scope, evaluate
-from service.rules.model import (
+from service.core.events import Event
+from service.core.rules import spec
+from service.core.rules.evaluation.conditions import OPERATORS, Outcome, Scope, evaluate
+from service.core.rules.model import (
     AllOf,
     AnyOf,
     Condition,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.rules.cron import CronProblem, next_occurrence, occurrences, parse_cron
+from service.core.rules.cron import CronProblem, next_occurrence, occurrences, parse_cron
 
 NY = "America/New_York"
 

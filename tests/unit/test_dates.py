@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
-from service.rules.dates import (
+from service.core.rules.evaluation.dates import (
     as_moment,
     format_duration,
     is_date_expr_attempt,
@@ -19,7 +19,7 @@ from service.rules.dates import (
     utc_iso,
     utc_offset_hours,
 )
-from service.rules.model import DateExpr
+from service.core.rules.model import DateExpr
 
 NEW_YORK = "America/New_York"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from service.echoes import matches_receipt
-from service.events import Event
+from service.core.echoes import matches_receipt
+from service.core.events import Event
 
 AT = datetime(2026, 12, 2, 3, 30, tzinfo=UTC)
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from service.events import Event
-from service.rules import Metadata, Plan, RuleSet, load_rules, make_plan
-from service.rules.model import Conflict, Dropped
+from service.core.events import Event
+from service.core.rules import Metadata, Plan, RuleSet, load_rules, make_plan
+from service.core.rules.model import Conflict, Dropped
 from tests.unit.rules_support import METADATA, make_event
 
 # The rule file of DESIGN.md, verbatim: its examples are normative. (The shipped copy in

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from service.events import EnvelopeError, event_from_delivery, event_from_dict, event_from_envelope
+from service.core.events import (
+    EnvelopeError,
+    event_from_delivery,
+    event_from_dict,
+    event_from_envelope,
+)
 
 CLOSE_EXAMPLE: dict[str, Any] = {
     "subscription_id": "whsub_8AmjKCZYT3zI8eZoi4HhFC",

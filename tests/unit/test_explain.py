@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 
 from service.authoring.explain import event_from_json, event_from_opportunity, format_explanation
-from service.rules import explain_plan, load_rules
+from service.core.rules import explain_plan, load_rules
 from tests.unit.rules_support import make_event
 from tests.unit.test_engine import DESIGN_RULES
 

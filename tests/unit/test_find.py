@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.rules import load_rules
-from service.rules.find import find_params
+from service.core.rules import load_rules
+from service.core.rules.language.find import find_params
 
 MOMENT = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)  # 06:00 EDT, the day after DST began
 

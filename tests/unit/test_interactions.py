@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.authoring.interactions import find_interactions
-from service.rules import load_rules, load_rules_path
+from service.core.rules import load_rules, load_rules_path
 from tests.conftest import RULES_DIR
 
 FILE = "rules/t.yaml"

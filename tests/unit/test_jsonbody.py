@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from service.jsonbody import MAX_DEPTH, JsonRefusedError, loads, nesting_exceeds
+from service.intake.jsonbody import MAX_DEPTH, JsonRefusedError, loads, nesting_exceeds
 
 
 def nested(depth: int, inner: str = "1") -> bytes:

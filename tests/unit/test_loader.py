@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from service.errors import InvalidRulesError
-from service.rules import load_rule_sources, load_rules, load_rules_path
-from service.rules.model import (
+from service.config.errors import InvalidRulesError
+from service.core.rules import load_rule_sources, load_rules, load_rules_path
+from service.core.rules.model import (
     Action,
     AllOf,
     AnyOf,

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from service import logs
+from service.observability import logs
 from tests.secrets import leaked
 
 SECRET = "api_0123456789abcdef"

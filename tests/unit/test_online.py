@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.authoring.online import check_against_close
-from service.rules import load_rules
+from service.core.rules import load_rules
 from tests.unit.rules_support import METADATA
 
 FILE = "rules/t.yaml"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from service.adapters.parked import TRIMMED_HEADER, compact_reason
 
 ANSWER = (
-    "service.errors.CloseClientError: 400 Bad Request for PUT opportunity/oppo_1/: "
+    "service.config.errors.CloseClientError: 400 Bad Request for PUT opportunity/oppo_1/: "
     "custom.cf_1.add: 'Enterprise' is not one of the field's choices."
 )
 CHAINED = f"""Traceback (most recent call last):

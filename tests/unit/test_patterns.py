@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.rules.patterns import PatternError, compile_pattern
+from service.core.rules.evaluation.patterns import PatternError, compile_pattern
 from tests.unit import hostile
 
 ROOT = Path(__file__).resolve().parents[2]

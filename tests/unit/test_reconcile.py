@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from service.events import Event, swept_event
-from service.reconcile import (
+from service.core.events import Event, swept_event
+from service.core.reconcile import (
     CHANGED_SINCE,
     NO_LONGER_CALLED_FOR,
     OwnWrite,
@@ -20,7 +20,7 @@ from service.reconcile import (
     with_own_writes,
     written_field,
 )
-from service.rules import load_rules, make_plan
+from service.core.rules import load_rules, make_plan
 
 RULES = load_rules(
     """\

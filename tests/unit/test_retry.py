@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from service.retry import (
+from service.core.retry import (
     RATE_LIMIT_FALLBACK_WAIT_SEC,
     RATE_LIMIT_JITTER_SEC,
     NotFound,

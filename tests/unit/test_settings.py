@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.errors import ConfigurationError
-from service.settings import DEFAULT_CLOSE_API_URL, Settings
+from service.config.errors import ConfigurationError
+from service.config.settings import DEFAULT_CLOSE_API_URL, Settings
 from tests.secrets import leaked
 
 KEY_A = "ab" * 32

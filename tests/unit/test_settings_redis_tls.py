@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.errors import ConfigurationError
-from service.settings import Settings
+from service.config.errors import ConfigurationError
+from service.config.settings import Settings
 
 HEROKU_URL = "rediss://:p4ssw0rd@ec2-1-2-3-4.compute-1.amazonaws.com:12345"
 

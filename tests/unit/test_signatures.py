@@ -7,8 +7,8 @@ import hmac
 
 import pytest
 
-from service import signatures
-from service.errors import WebhookRejectedError
+from service.config.errors import WebhookRejectedError
+from service.intake import signatures
 
 KEY_HEX = "058bfb6a" * 8
 KEY = bytes.fromhex(KEY_HEX)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.redispolicy import EvictionPolicy
-from service.status import (
+from service.core.redispolicy import EvictionPolicy
+from service.core.status import (
     CatchUpRun,
     KeyRefusal,
     QueueState,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.rules.dates import known_timezones
-from service.rules.suggest import closest, closest_zone, unknown
+from service.core.rules.evaluation.dates import known_timezones
+from service.core.rules.suggest import closest, closest_zone, unknown
 
 
 @pytest.mark.parametrize(

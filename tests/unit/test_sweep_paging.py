@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from service.sweeps.paging import Cursor, PagingError, advance, page_params, second_of
-from service.sweeps.progress import Progress
+from service.processing.sweeps.paging import Cursor, PagingError, advance, page_params, second_of
+from service.processing.sweeps.progress import Progress
 
 
 def deal(number: int, created: str) -> dict[str, Any]:

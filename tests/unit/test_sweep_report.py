@@ -5,11 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from service.events import event_from_dict, swept_event
-from service.rules import load_rules
-from service.sweeps.paging import Cursor
-from service.sweeps.progress import PlannedUpdate, Progress, Tally
-from service.sweeps.report import Outcomes, count_outcomes, describe_update, format_summary
+from service.core.events import event_from_dict, swept_event
+from service.core.rules import load_rules
+from service.processing.sweeps.paging import Cursor
+from service.processing.sweeps.progress import PlannedUpdate, Progress, Tally
+from service.processing.sweeps.report import (
+    Outcomes,
+    count_outcomes,
+    describe_update,
+    format_summary,
+)
 
 MOMENT = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)
 RULE = load_rules(

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.errors import InvalidRulesError
-from service.events import swept_event
-from service.rules import RuleSet, load_rules, make_plan
-from service.rules.model import Condition
+from service.config.errors import InvalidRulesError
+from service.core.events import swept_event
+from service.core.rules import RuleSet, load_rules, make_plan
+from service.core.rules.model import Condition
 from tests.unit.rules_support import METADATA, make_event
 
 MOMENT = datetime(2026, 3, 9, 10, 0, tzinfo=UTC)  # Monday 06:00 in New York
@@ -258,8 +258,8 @@ def test_sweep_rule_find_mistakes_are_placed_and_explained(find: str, expected: 
 
 def test_sweep_rule_test_files_take_a_sweeps_event() -> None:
     """A rule test's event with `sweep:` is that sweep's event."""
-    from service.rules.casefile import CaseParser
-    from service.rules.yamlnodes import Report, compose
+    from service.core.rules.language.casefile import CaseParser
+    from service.core.rules.language.yamlnodes import Report, compose
 
     event = '{sweep: s, date_created: "2026-01-01", data: {id: o}}'
     text = f"tests:\n  - name: t\n    event: {event}\n    expect: {{no_update: true}}\n"

@@ -6,10 +6,9 @@ import tracemalloc
 
 import pytest
 
-from service.errors import InvalidRulesError
-from service.rules import load_rules, make_plan
-from service.rules.model import TemplateExpr
-from service.rules.templates import (
+from service.config.errors import InvalidRulesError
+from service.core.rules import load_rules, make_plan
+from service.core.rules.evaluation.templates import (
     MAX_INT_BITS,
     MAX_OUTPUT_CHARS,
     MAX_POWER_EXPONENT,
@@ -18,6 +17,7 @@ from service.rules.templates import (
     is_template,
     render_template,
 )
+from service.core.rules.model import TemplateExpr
 from tests.unit.rules_support import make_event
 
 WON = make_event(

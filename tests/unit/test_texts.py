@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from service.authoring.explain import format_explanation
-from service.events import Event
-from service.rules import explain_plan, load_rules, make_plan
-from service.rules.conditions import Scope, evaluate
-from service.rules.facts import Facts
-from service.rules.model import Condition, Metadata, Position, Truncated
-from service.rules.predicates import compile_condition
-from service.rules.texts import MAX_TEXT_CHARS
+from service.core.events import Event
+from service.core.rules import explain_plan, load_rules, make_plan
+from service.core.rules.evaluation.conditions import Scope, evaluate
+from service.core.rules.evaluation.facts import Facts
+from service.core.rules.evaluation.predicates import compile_condition
+from service.core.rules.evaluation.texts import MAX_TEXT_CHARS
+from service.core.rules.model import Condition, Metadata, Position, Truncated
 from tests.unit import hostile
 from tests.unit.rules_support import METADATA, make_event
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from service.events import Event
-from service.rules import RuleSet, explain_plan, load_rules, make_plan
-from service.rules.model import Position
-from service.rules.trace import ConditionTrace
+from service.core.events import Event
+from service.core.rules import RuleSet, explain_plan, load_rules, make_plan
+from service.core.rules.evaluation.trace import ConditionTrace
+from service.core.rules.model import Position
 from tests.unit.rules_support import METADATA, make_event
 from tests.unit.test_engine import DESIGN_RULES
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.turns import Older, others, sort_older
+from service.core.turns import Older, others, sort_older
 
 
 def test_an_event_waits_for_older_ones_queued_or_running() -> None:

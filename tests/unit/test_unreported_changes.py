@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from service.authoring.unreported import find_unreported_changes
-from service.rules import load_rules
+from service.core.rules import load_rules
 
 FILE = "rules/t.yaml"
 

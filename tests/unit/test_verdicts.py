@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.rules import load_rules
-from service.rules.verdicts import Verdict, judge
+from service.core.rules import load_rules
+from service.core.rules.evaluation.verdicts import Verdict, judge
 from tests.unit.rules_support import METADATA, make_event
 
 RULES = load_rules(

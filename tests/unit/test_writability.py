@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service.authoring.writability import find_undocumented_writes
-from service.rules import load_rules
+from service.core.rules import load_rules
 
 
 def test_documented_fields_custom_fields_and_disabled_rules_are_not_warned_of() -> None:

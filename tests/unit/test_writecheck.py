@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from service.rules.model import CustomField, Metadata
-from service.writecheck import field_names, not_taken
+from service.core.rules.model import CustomField, Metadata
+from service.core.writecheck import field_names, not_taken
 
 BEFORE: dict[str, Any] = {
     "id": "oppo_1",

@@ -3,16 +3,32 @@
 ruleset = load_rules_path("rules/")
 plan = make_plan(ruleset, event, metadata=metadata, own_api_key_ids=frozenset({key_id}))
 explanation = explain_plan(ruleset, event, metadata=metadata)  # the same plan, with traces
+
+Two stories, one folder each: language/ (YAML rule and test files in, a RuleSet or
+positioned problems out) and evaluation/ (an event and a RuleSet in, a Plan out). Beside
+them the modules both read: model.py (rules, metadata and plans as data), spec.py (the
+language's vocabulary as tables), cron.py (schedules) and suggest.py (did-you-mean).
+language/ may import evaluation/, never the reverse. The names below are the surface the
+rest of the service uses; modules inside this package import each other, never this file.
 """
 
 from __future__ import annotations
 
-from service.rules.cases import CaseResult, CasesReport, discover, load_cases, run_case, run_path
-from service.rules.conditions import Outcome
-from service.rules.dates import local_date, utc_offset_hours
-from service.rules.engine import make_plan
-from service.rules.loader import load_rule_sources, load_rules, load_rules_path
-from service.rules.model import (
+from service.core.rules.evaluation.conditions import Outcome
+from service.core.rules.evaluation.dates import local_date, utc_offset_hours
+from service.core.rules.evaluation.engine import make_plan
+from service.core.rules.evaluation.trace import ConditionTrace, Explanation, RuleTrace, explain_plan
+from service.core.rules.language.cases import (
+    CaseResult,
+    CasesReport,
+    discover,
+    load_cases,
+    run_case,
+    run_path,
+)
+from service.core.rules.language.loader import load_rule_sources, load_rules, load_rules_path
+from service.core.rules.language.schema import json_schema
+from service.core.rules.model import (
     Conflict,
     CustomField,
     Dropped,
@@ -22,8 +38,6 @@ from service.rules.model import (
     RuleSet,
     Status,
 )
-from service.rules.schema import json_schema
-from service.rules.trace import ConditionTrace, Explanation, RuleTrace, explain_plan
 
 __all__ = [
     "CaseResult",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
 
-from service.rules.cron import CronSchedule
+from service.core.rules.cron import CronSchedule
 
 ActionKind = Literal["set", "unset", "add", "remove"]
 

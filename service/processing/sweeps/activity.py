@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from service.adapters.close import JSONAPI
-from service.events import parse_close_time
+from service.core.events import parse_close_time
 
 STATUS_CHANGES_PATH = "activity/status_change/opportunity/"
 # Close lists activities newest first; one page holds the latest change of any real deal.

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from service.rules import spec
-from service.rules.fields import STATUS_FIELD, condition_fields, custom_ref
-from service.rules.model import DateOfExpr, Rule, TemplateExpr
+from service.core.rules import spec
+from service.core.rules.evaluation.fields import STATUS_FIELD, condition_fields, custom_ref
+from service.core.rules.model import DateOfExpr, Rule, TemplateExpr
 
 # id and date_created place the deal and page by it; date_updated dates the listed state
-# for the job, which tells our own later writes from it (service/reconcile.py).
+# for the job, which tells our own later writes from it (service/core/reconcile.py).
 JOB_FIELDS = ("id", "date_created", "date_updated")
 # A status is set by label within the deal's pipeline; the status change is looked up by it.
 STATUS_FIELDS = ("status_id", "status_label", "status_type", "pipeline_id")

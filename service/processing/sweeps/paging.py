@@ -23,8 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from service.errors import DealkeeperError
-from service.events import parse_close_time
+from service.config.errors import DealkeeperError
+from service.core.events import parse_close_time
 
 # Close's /opportunity/ was seen to accept _limit=200; above that it answers 400.
 PAGE_LIMIT = 200

@@ -10,8 +10,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from service.events import Event
-from service.sweeps.paging import Cursor
+from service.core.events import Event
+from service.processing.sweeps.paging import Cursor
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from service.authoring.naming import readable_key
-from service.rules import Rule
-from service.rules.values import show
-from service.sweeps.progress import PlannedUpdate, Progress
+from service.core.rules import Rule
+from service.core.rules.evaluation.values import show
+from service.processing.sweeps.progress import PlannedUpdate, Progress
 
 _PENDING = ("queued", "started", "scheduled", "deferred", "created")
 _ALREADY_CORRECT = ("no_update", "stale", "own_change")

@@ -2,7 +2,7 @@
 and queue a job for each one the rule would change.
 
 The sweep only decides what to queue. The write itself goes the way of every webhook
-event (service/jobs.py): rate-limited, retried, parked, in order per opportunity, checked
+event (service/processing/jobs.py): rate-limited, retried, parked, in order per opportunity, checked
 against the deal as it is just before the PUT. Each listed deal becomes an event `swept`
 at the run's scheduled moment, so relative dates are the same whenever the run gets to it,
 and a resumed run makes the very same events, which the queue's dedupe takes once.
@@ -16,13 +16,17 @@ from datetime import datetime
 from typing import Any
 
 from service.adapters.close import JSONAPI
-from service.events import Event, swept_event
-from service.rules import Metadata, Plan, Rule, RuleSet, make_plan
-from service.rules.find import find_params
-from service.sweeps.activity import status_changed_at
-from service.sweeps.fields import fields_param, reads_status_change, reads_status_change_in_if
-from service.sweeps.paging import PAGE_LIMIT, PagingStalledError, advance, page_params
-from service.sweeps.progress import PlannedUpdate, Progress, Tally
+from service.core.events import Event, swept_event
+from service.core.rules import Metadata, Plan, Rule, RuleSet, make_plan
+from service.core.rules.language.find import find_params
+from service.processing.sweeps.activity import status_changed_at
+from service.processing.sweeps.fields import (
+    fields_param,
+    reads_status_change,
+    reads_status_change_in_if,
+)
+from service.processing.sweeps.paging import PAGE_LIMIT, PagingStalledError, advance, page_params
+from service.processing.sweeps.progress import PlannedUpdate, Progress, Tally
 
 OPPORTUNITIES_PATH = "opportunity/"
 SAMPLE_SIZE = 5

@@ -23,20 +23,22 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service import defaults, jobs
 from service.adapters.queue import enqueue_event, make_queue
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.sweepstore import SweepStore, enqueue_job, schedule_job
-from service.errors import CloseRateLimitedError, InvalidRulesError, QueueUnavailableError
-from service.events import Event, parse_close_time
-from service.rules import Rule, RuleSet
-from service.rules.cron import occurrences
-from service.sweeps.paging import PagingStalledError
-from service.sweeps.progress import Progress
-from service.sweeps.run import Sweeper, run_sweep
+from service.config import defaults
+from service.config.errors import CloseRateLimitedError, InvalidRulesError, QueueUnavailableError
+from service.core.events import Event, parse_close_time
+from service.core.rules import Rule, RuleSet
+from service.core.rules.cron import occurrences
+from service.processing import jobs
+from service.processing.context import JobContext
+from service.processing.sweeps.paging import PagingStalledError
+from service.processing.sweeps.progress import Progress
+from service.processing.sweeps.run import Sweeper, run_sweep
 
 log = logging.getLogger("dealkeeper.sweeps")
-RUN_JOB = "service.sweeps.schedule.run_scheduled_sweep"
+RUN_JOB = "service.processing.sweeps.schedule.run_scheduled_sweep"
 LOOKAHEAD_SEC = 10 * 60
 LOOKBACK_SEC = 3 * 60
 GUARD_TTL_SEC = 2 * 24 * 3600  # outlives the look-back and look-ahead by far
@@ -149,7 +151,7 @@ def current_rule(
 
 
 def _slice(
-    rule: Rule, *, context: jobs.JobContext, store: SweepStore, moment: datetime, part: int
+    rule: Rule, *, context: JobContext, store: SweepStore, moment: datetime, part: int
 ) -> dict[str, Any]:
     epoch, started = int(moment.timestamp()), time.monotonic()
     saved = store.load(rule.name, epoch=epoch)
@@ -183,7 +185,7 @@ def _slice(
     return _finished(rule, store=store, moment=moment, progress=progress)
 
 
-def _sweeper(rule: Rule, *, context: jobs.JobContext, moment: datetime) -> Sweeper:
+def _sweeper(rule: Rule, *, context: JobContext, moment: datetime) -> Sweeper:
     """The run, queueing its events through the same dedupe as webhooks."""
     queue = make_queue(context.connection)
 

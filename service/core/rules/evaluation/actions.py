@@ -10,10 +10,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from service.events import Event
-from service.rules.dates import as_local_date, parse_date_value, resolve_date_expr, utc_iso
-from service.rules.fields import STATUS_FIELD, custom_ref, field_ref
-from service.rules.model import (
+from service.core.events import Event
+from service.core.rules.evaluation.dates import (
+    as_local_date,
+    parse_date_value,
+    resolve_date_expr,
+    utc_iso,
+)
+from service.core.rules.evaluation.fields import STATUS_FIELD, custom_ref, field_ref
+from service.core.rules.evaluation.templates import TemplateRenderError, render_template
+from service.core.rules.model import (
     Action,
     ActionKind,
     DateExpr,
@@ -23,7 +29,6 @@ from service.rules.model import (
     Rule,
     TemplateExpr,
 )
-from service.rules.templates import TemplateRenderError, render_template
 
 
 class Part(NamedTuple):

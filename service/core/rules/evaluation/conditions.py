@@ -13,19 +13,25 @@ from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from service.events import Event
-from service.rules.dates import (
+from service.core.events import Event
+from service.core.rules.evaluation.dates import (
     as_local_date,
     as_moment,
     format_duration,
     parse_date_value,
     resolve_date_expr,
 )
-from service.rules.fields import FieldRef, field_ref, has_changed, previous_value
-from service.rules.model import AllOf, AnyOf, Condition, ConditionNode, DateExpr, Metadata
-from service.rules.patterns import compile_pattern
-from service.rules.texts import cap_text
-from service.rules.values import holds_value, is_empty, is_number, show, values_equal
+from service.core.rules.evaluation.fields import FieldRef, field_ref, has_changed, previous_value
+from service.core.rules.evaluation.patterns import compile_pattern
+from service.core.rules.evaluation.texts import cap_text
+from service.core.rules.evaluation.values import (
+    holds_value,
+    is_empty,
+    is_number,
+    show,
+    values_equal,
+)
+from service.core.rules.model import AllOf, AnyOf, Condition, ConditionNode, DateExpr, Metadata
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from service.rules.model import DateExpr
+from service.core.rules.model import DateExpr
 
 _DATE_EXPR = re.compile(r"today(?:([+-])([0-9]+)([dw]))?")
 _DURATION = re.compile(r"([0-9]+)([mhdw])")

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from service.events import Event
-from service.rules.actions import Part
-from service.rules.dates import utc_offset_hours
-from service.rules.facts import Facts
-from service.rules.merge import Merged, merge_parts
-from service.rules.model import Dropped, Metadata, Plan, Rule, RuleSet
-from service.rules.program import compiled_rules
-from service.rules.reasons import Reasons
-from service.rules.verdicts import Verdict, judge
+from service.core.events import Event
+from service.core.rules.evaluation.actions import Part
+from service.core.rules.evaluation.dates import utc_offset_hours
+from service.core.rules.evaluation.facts import Facts
+from service.core.rules.evaluation.merge import Merged, merge_parts
+from service.core.rules.evaluation.program import compiled_rules
+from service.core.rules.evaluation.reasons import Reasons
+from service.core.rules.evaluation.verdicts import Verdict, judge
+from service.core.rules.model import Dropped, Metadata, Plan, Rule, RuleSet
 
 __all__ = ["Verdict", "judge", "make_plan"]  # judge and Verdict live in verdicts.py now
 

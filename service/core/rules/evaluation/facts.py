@@ -12,12 +12,12 @@ from collections.abc import Hashable, Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from service.events import Event
-from service.rules.conditions import Scope
-from service.rules.dates import as_moment, parse_date_value
-from service.rules.fields import FieldRef, custom_ref, field_ref, standard_key
-from service.rules.model import Metadata, Truncated
-from service.rules.texts import cap_text, truncations
+from service.core.events import Event
+from service.core.rules.evaluation.conditions import Scope
+from service.core.rules.evaluation.dates import as_moment, parse_date_value
+from service.core.rules.evaluation.fields import FieldRef, custom_ref, field_ref, standard_key
+from service.core.rules.evaluation.texts import cap_text, truncations
+from service.core.rules.model import Metadata, Truncated
 
 
 def value_key(field: str) -> Hashable:

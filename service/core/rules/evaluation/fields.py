@@ -11,9 +11,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.events import Event
-from service.rules.model import AllOf, AnyOf, Condition, ConditionNode, Metadata, Not
-from service.rules.values import values_equal
+from service.core.events import Event
+from service.core.rules.evaluation.values import values_equal
+from service.core.rules.model import AllOf, AnyOf, Condition, ConditionNode, Metadata, Not
 
 CUSTOM_PREFIX = "custom."
 STATUS_FIELD = "status"

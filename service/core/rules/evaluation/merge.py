@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from service.rules.actions import Part
-from service.rules.model import Conflict, Dropped
-from service.rules.values import as_list, holds_value, same_members, values_equal
+from service.core.rules.evaluation.actions import Part
+from service.core.rules.evaluation.values import as_list, holds_value, same_members, values_equal
+from service.core.rules.model import Conflict, Dropped
 
 ALREADY_HOLDS = "already holds"
 

@@ -17,14 +17,14 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from service.rules.conditions import OPERATORS, subject_of
-from service.rules.dates import parse_date_value
-from service.rules.facts import Facts, value_key
-from service.rules.fields import custom_ref, has_changed, previous_value
-from service.rules.model import AllOf, AnyOf, Condition, ConditionNode, DateExpr
-from service.rules.patterns import PatternError, compile_pattern
-from service.rules.texts import cap_text
-from service.rules.values import holds_value, is_number, values_equal
+from service.core.rules.evaluation.conditions import OPERATORS, subject_of
+from service.core.rules.evaluation.dates import parse_date_value
+from service.core.rules.evaluation.facts import Facts, value_key
+from service.core.rules.evaluation.fields import custom_ref, has_changed, previous_value
+from service.core.rules.evaluation.patterns import PatternError, compile_pattern
+from service.core.rules.evaluation.texts import cap_text
+from service.core.rules.evaluation.values import holds_value, is_number, values_equal
+from service.core.rules.model import AllOf, AnyOf, Condition, ConditionNode, DateExpr
 
 Predicate = Callable[[Facts], bool]
 Check = Callable[[Any], bool]  # a test of one value

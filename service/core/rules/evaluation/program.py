@@ -13,11 +13,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from service.rules.actions import Part, resolve_actions
-from service.rules.facts import Facts
-from service.rules.fields import STATUS_FIELD, condition_fields, custom_ref, standard_key
-from service.rules.model import Action, ActionKind, Rule, RuleSet
-from service.rules.predicates import Predicate, compile_condition
+from service.core.rules.evaluation.actions import Part, resolve_actions
+from service.core.rules.evaluation.facts import Facts
+from service.core.rules.evaluation.fields import (
+    STATUS_FIELD,
+    condition_fields,
+    custom_ref,
+    standard_key,
+)
+from service.core.rules.evaluation.predicates import Predicate, compile_condition
+from service.core.rules.model import Action, ActionKind, Rule, RuleSet
 
 # Whether a rule fires for an event, as judge decides it for a rule that can run (enabled,
 # and named the event's trigger); if it does, its parts are appended to the list. Names it

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from service.events import Event
-from service.rules.model import Metadata, Rule
-from service.rules.verdicts import judge
+from service.core.events import Event
+from service.core.rules.evaluation.verdicts import judge
+from service.core.rules.model import Metadata, Rule
 
 
 class Reasons(Mapping[str, str]):

@@ -22,12 +22,12 @@ from jinja2.filters import do_replace
 from jinja2.nodes import EvalContext
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from service.events import Event
-from service.rules import spec
-from service.rules.dates import local_date, utc_iso
-from service.rules.model import TemplateExpr
-from service.rules.suggest import closest
-from service.rules.texts import cap_text
+from service.core.events import Event
+from service.core.rules import spec
+from service.core.rules.evaluation.dates import local_date, utc_iso
+from service.core.rules.evaluation.texts import cap_text
+from service.core.rules.model import TemplateExpr
+from service.core.rules.suggest import closest
 
 NAMES = ("opportunity", "event", "today", "now")
 EVENT_KEYS = ("id", "action", "date_created", "changed_fields", "previous_data")

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.events import Event
-from service.rules.model import Truncated
+from service.core.events import Event
+from service.core.rules.model import Truncated
 
 # Ten times what a template may write (templates.MAX_OUTPUT_CHARS): a long note still reads
 # whole, and a megabyte of webhook text is read in part.

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from service.events import Event
-from service.rules.actions import Part
-from service.rules.conditions import Scope, inspect
-from service.rules.engine import make_plan
-from service.rules.model import (
+from service.core.events import Event
+from service.core.rules.evaluation.actions import Part
+from service.core.rules.evaluation.conditions import Scope, inspect
+from service.core.rules.evaluation.engine import make_plan
+from service.core.rules.evaluation.values import show
+from service.core.rules.evaluation.verdicts import judge
+from service.core.rules.model import (
     AllOf,
     AnyOf,
     Condition,
@@ -25,8 +27,6 @@ from service.rules.model import (
     Rule,
     RuleSet,
 )
-from service.rules.values import show
-from service.rules.verdicts import judge
 
 
 @dataclass(frozen=True)

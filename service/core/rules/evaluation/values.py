@@ -10,8 +10,8 @@ import json
 from datetime import date
 from typing import Any
 
-from service.rules.dates import parse_date_value
-from service.rules.model import DateExpr, DateOfExpr, NowExpr, TemplateExpr
+from service.core.rules.evaluation.dates import parse_date_value
+from service.core.rules.model import DateExpr, DateOfExpr, NowExpr, TemplateExpr
 
 # Tuples, not `int | float`: that spelling builds a union object on every call, and these
 # run for every comparison of every rule.

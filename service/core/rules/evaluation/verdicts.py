@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.events import Event
-from service.rules.actions import Part, resolve_actions
-from service.rules.conditions import Scope, evaluate
-from service.rules.fields import condition_fields, custom_ref, field_ref
-from service.rules.model import Metadata, Rule
+from service.core.events import Event
+from service.core.rules.evaluation.actions import Part, resolve_actions
+from service.core.rules.evaluation.conditions import Scope, evaluate
+from service.core.rules.evaluation.fields import condition_fields, custom_ref, field_ref
+from service.core.rules.model import Metadata, Rule
 
 
 @dataclass(frozen=True)

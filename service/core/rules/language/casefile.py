@@ -13,7 +13,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from service.events import (
+from service.core.events import (
     SWEPT,
     EnvelopeError,
     Event,
@@ -21,8 +21,8 @@ from service.events import (
     event_from_envelope,
     require_payload,
 )
-from service.rules.model import CustomField, Metadata, Position, Status
-from service.rules.yamlnodes import Report, describe, keyed, position, to_python
+from service.core.rules.language.yamlnodes import Report, describe, keyed, position, to_python
+from service.core.rules.model import CustomField, Metadata, Position, Status
 
 EventReader = Callable[[str], str]  # path relative to the test file -> the file's text
 

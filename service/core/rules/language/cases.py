@@ -12,13 +12,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from service.errors import InvalidRulesError, Problem
-from service.rules.casefile import Case, CaseParser, EventReader, Expect
-from service.rules.engine import make_plan
-from service.rules.loader import is_test_file, load_rule_sources, read_sources, rule_file_names
-from service.rules.model import Plan, RuleSet
-from service.rules.values import show, values_equal
-from service.rules.yamlnodes import Report, compose
+from service.config.errors import InvalidRulesError, Problem
+from service.core.rules.evaluation.engine import make_plan
+from service.core.rules.evaluation.values import show, values_equal
+from service.core.rules.language.casefile import Case, CaseParser, EventReader, Expect
+from service.core.rules.language.loader import (
+    is_test_file,
+    load_rule_sources,
+    read_sources,
+    rule_file_names,
+)
+from service.core.rules.language.yamlnodes import Report, compose
+from service.core.rules.model import Plan, RuleSet
 
 __all__ = [
     "Case",

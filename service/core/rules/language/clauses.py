@@ -10,21 +10,24 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from service.rules import spec
-from service.rules.dates import (
+from service.core.rules import spec
+from service.core.rules.evaluation.dates import (
     DATE_OF_HINT,
     is_date_expr_attempt,
     is_date_of_attempt,
     parse_date_of,
 )
-from service.rules.fieldcheck import (
+from service.core.rules.evaluation.templates import compile_template, is_template
+from service.core.rules.language.fieldcheck import (
     VALUE_OPERATORS,
     check_choices,
     check_field,
     check_writable,
     is_custom,
 )
-from service.rules.model import (
+from service.core.rules.language.operands import MISFIT, date_expr, operand, plain_value
+from service.core.rules.language.yamlnodes import STR_TAG, Report, describe, mapping_items, position
+from service.core.rules.model import (
     Action,
     ActionKind,
     AllOf,
@@ -35,10 +38,7 @@ from service.rules.model import (
     Not,
     NowExpr,
 )
-from service.rules.operands import MISFIT, date_expr, operand, plain_value
-from service.rules.suggest import unknown
-from service.rules.templates import compile_template, is_template
-from service.rules.yamlnodes import STR_TAG, Report, describe, mapping_items, position
+from service.core.rules.suggest import unknown
 
 _OPERATOR_LIST = "one of " + ", ".join(spec.OPERATORS)
 _ACTION_LIST = "one of " + ", ".join(spec.ACTIONS)

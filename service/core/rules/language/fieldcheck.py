@@ -12,9 +12,9 @@ from typing import Any
 
 from yaml.nodes import Node
 
-from service.rules import spec
-from service.rules.suggest import closest, unknown
-from service.rules.yamlnodes import Report
+from service.core.rules import spec
+from service.core.rules.language.yamlnodes import Report
+from service.core.rules.suggest import closest, unknown
 
 FIELD_HINT = "a Close opportunity field such as value, status_type or date_won, or custom.NAME"
 # Operators whose operand is a value the field itself would hold.

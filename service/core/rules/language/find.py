@@ -20,14 +20,14 @@ from zoneinfo import ZoneInfo
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from service.rules import spec
-from service.rules.dates import as_local_date, resolve_date_expr
-from service.rules.fieldcheck import check_choices
-from service.rules.model import Condition, DateExpr, FindFilter
-from service.rules.operands import operand
-from service.rules.suggest import unknown
-from service.rules.values import is_number
-from service.rules.yamlnodes import STR_TAG, Report, describe, mapping_items, position
+from service.core.rules import spec
+from service.core.rules.evaluation.dates import as_local_date, resolve_date_expr
+from service.core.rules.evaluation.values import is_number
+from service.core.rules.language.fieldcheck import check_choices
+from service.core.rules.language.operands import operand
+from service.core.rules.language.yamlnodes import STR_TAG, Report, describe, mapping_items, position
+from service.core.rules.model import Condition, DateExpr, FindFilter
+from service.core.rules.suggest import unknown
 
 _FILTER_LIST = "one of " + ", ".join(spec.FIND_FILTERS)
 _NOT_FILTERABLE = "Close's list endpoint cannot filter on {field}; list with find and test it in if"

@@ -15,22 +15,20 @@ from pathlib import Path
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from service.errors import InvalidRulesError, Problem
-from service.rules import spec
-from service.rules.clauses import parse_actions, parse_conditions
-from service.rules.dates import is_known_timezone, known_timezones
-from service.rules.find import find_conditions
-from service.rules.model import AllOf, Position, Rule, RuleSet, Sweep
-from service.rules.program import compiled_rules
-from service.rules.suggest import closest_zone, unknown
-from service.rules.sweeps import (
+from service.config.errors import InvalidRulesError, Problem
+from service.core.rules import spec
+from service.core.rules.evaluation.dates import is_known_timezone, known_timezones
+from service.core.rules.evaluation.program import compiled_rules
+from service.core.rules.language.clauses import parse_actions, parse_conditions
+from service.core.rules.language.find import find_conditions
+from service.core.rules.language.sweeps import (
     check_event_rule,
     check_sweep_rule,
     is_sweep_rule,
     parse_sweep,
     sweep_trigger,
 )
-from service.rules.yamlnodes import (
+from service.core.rules.language.yamlnodes import (
     STR_TAG,
     Report,
     compose,
@@ -39,6 +37,8 @@ from service.rules.yamlnodes import (
     position,
     scalar_value,
 )
+from service.core.rules.model import AllOf, Position, Rule, RuleSet, Sweep
+from service.core.rules.suggest import closest_zone, unknown
 
 RULE_SUFFIXES = (".yaml", ".yml")
 TEST_SUFFIXES = (".test.yaml", ".test.yml")

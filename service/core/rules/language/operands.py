@@ -11,18 +11,18 @@ from typing import Any
 
 from yaml.nodes import Node, ScalarNode, SequenceNode
 
-from service.rules import spec
-from service.rules.dates import (
+from service.core.rules import spec
+from service.core.rules.evaluation.dates import (
     DATE_EXPR_HINT,
     is_date_expr_attempt,
     parse_date_expr,
     parse_date_value,
     parse_duration,
 )
-from service.rules.model import DateExpr
-from service.rules.patterns import PatternError, compile_pattern
-from service.rules.values import is_number
-from service.rules.yamlnodes import Report, describe, scalar_value
+from service.core.rules.evaluation.patterns import PatternError, compile_pattern
+from service.core.rules.evaluation.values import is_number
+from service.core.rules.language.yamlnodes import Report, describe, scalar_value
+from service.core.rules.model import DateExpr
 
 
 def operand(op: spec.OperatorSpec, node: Node, report: Report) -> Any:

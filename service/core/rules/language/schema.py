@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from service.rules.spec import (
+from service.core.rules.spec import (
     ACTIONS,
     CONDITION_KEYWORDS,
     CUSTOM_FIELD_PATTERN,

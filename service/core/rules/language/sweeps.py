@@ -11,13 +11,13 @@ from datetime import UTC, datetime
 
 from yaml.nodes import Node, ScalarNode
 
-from service.events import SWEEP_TRIGGER_PREFIX
-from service.rules import spec
-from service.rules.cron import CRON_HINT, CronSchedule, next_occurrence, parse_cron
-from service.rules.fields import condition_leaves
-from service.rules.find import parse_find
-from service.rules.model import DateOfExpr, Position, Rule, Sweep
-from service.rules.yamlnodes import STR_TAG, Report, describe, position
+from service.core.events import SWEEP_TRIGGER_PREFIX
+from service.core.rules import spec
+from service.core.rules.cron import CRON_HINT, CronSchedule, next_occurrence, parse_cron
+from service.core.rules.evaluation.fields import condition_leaves
+from service.core.rules.language.find import parse_find
+from service.core.rules.language.yamlnodes import STR_TAG, Report, describe, position
+from service.core.rules.model import DateOfExpr, Position, Rule, Sweep
 
 Fields = dict[str, tuple[Node, Node]]
 # Any fixed moment does to ask whether a schedule ever runs; the engine reads no clock.

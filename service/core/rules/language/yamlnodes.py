@@ -17,9 +17,9 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from service.errors import Problem
-from service.rules.model import Position
-from service.rules.suggest import unknown
+from service.config.errors import Problem
+from service.core.rules.model import Position
+from service.core.rules.suggest import unknown
 
 STR_TAG = "tag:yaml.org,2002:str"
 INT_TAG = "tag:yaml.org,2002:int"
