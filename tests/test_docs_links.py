@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
 DOCUMENTS = [README, *sorted(DOCS.rglob("*.md"))]
+README_MAX_LINES = 200
 
 FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 ATX_HEADING = re.compile(r"^ {0,3}#{1,6}(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
@@ -158,6 +159,13 @@ def test_docs_readme_links_every_docs_page() -> None:
     }
 
     assert [] == [str(p.relative_to(ROOT)) for p in DOCUMENTS[1:] if p not in linked]
+
+
+def test_docs_readme_stays_short() -> None:
+    """The README says what dealkeeper is and where to read on; the rest lives in docs/."""
+    lines = README.read_text(encoding="utf-8").count("\n")
+
+    assert lines <= README_MAX_LINES
 
 
 @pytest.mark.parametrize(
