@@ -90,7 +90,7 @@ def test_policy_of_a_redis_refusing_info_and_config_is_unknown(
 def test_readyz_does_not_hold_an_unknown_policy_against_readiness(
     locked_down_redis: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A policy Redis will not tell leaves /readyz at 200 (documented in the README); the web
+    """A policy Redis will not tell leaves /readyz at 200 (documented in docs/deploy.md); the web
     process warns at start."""
     response = web_client(locked_down_redis).get("/readyz")
 
