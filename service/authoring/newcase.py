@@ -23,12 +23,22 @@ from service.core.events import EnvelopeError, Event, event_from_dict
 from service.core.rules import Metadata, Plan, Rule, RuleSet, load_cases, make_plan, run_case
 from service.core.rules.evaluation.fields import condition_fields
 from service.core.rules.language.casefile import EVENT_KEYS, EXPECT_KEYS
-from service.core.rules.language.yamlnodes import Report, compose, keyed, to_python
+from service.core.rules.language.yamlnodes import Report, Yaml12Loader, compose, keyed, to_python
 
 DEFAULT_CASES_FILE = "cases.test.yaml"
 NO_UPDATE = "no-update"
 DEFAULT_INDENT = 2
 NEW_FILE_HEADER = "# Rule tests; run them with `dealkeeper test`.\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    """PyYAML's safe dumper, quoting also each text a YAML 1.2 reader (the one rule tests
+    are read with) would take for a number: `0o17` and `1e3` stay text."""
+
+
+for _first, _resolvers in Yaml12Loader.yaml_implicit_resolvers.items():
+    for _tag, _pattern in _resolvers:
+        _Dumper.add_implicit_resolver(_tag, _pattern, [_first])
 
 
 class AddCaseError(Exception):
@@ -128,8 +138,13 @@ def case_yaml(case: NewCase, *, indent: int = DEFAULT_INDENT, note: str = "") ->
     item: dict[str, Any] = {"name": case.name, "event": case.event, "expect": case.expect}
     if case.metadata is not None:
         item["metadata"] = _metadata_yaml(case.metadata)
-    text = yaml.safe_dump(
-        [item], sort_keys=False, default_flow_style=None, allow_unicode=True, width=96
+    text = yaml.dump(
+        [item],
+        Dumper=_Dumper,
+        sort_keys=False,
+        default_flow_style=None,
+        allow_unicode=True,
+        width=96,
     )
     lines = [f"# {note}"] if note else []
     lines += text.splitlines()
@@ -140,7 +155,8 @@ def appended(existing: str | None, case: NewCase, *, file: str, note: str = "") 
     """The file's text with the case after its last case (a new file when `existing` is
     None); AddCaseError when the name is taken or the result would not load as expected."""
     alone = f"{NEW_FILE_HEADER}tests:\n{case_yaml(case, note=note)}"
-    if [c.name for c in _load(alone, file)] != [case.name]:
+    loaded = _load(alone, file)
+    if [(c.name, c.event) for c in loaded] != [(case.name, _event(case.event))]:
         raise AddCaseError(f"the case for {case.event['id']} did not load back as written")
     if existing is None:
         return alone

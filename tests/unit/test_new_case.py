@@ -185,6 +185,18 @@ def test_a_case_is_appended_after_the_last_one_with_the_files_text_untouched() -
     assert [] == check_case(text, "rules/hygiene.test.yaml", RULES, case.name)
 
 
+def test_texts_a_yaml_1_2_reader_would_take_for_numbers_stay_texts() -> None:
+    """Choices are kept as Close sent them; written plain, `0o17` and `1e3` would load back
+    as numbers, and `no` stays text either way."""
+    raw = won(**{"custom.cf_seg": ["0o17", "1e3", "no"]})
+    case = new_case(RULES, raw, metadata=METADATA)
+
+    text = appended(None, case, file="rules/cases.test.yaml")
+
+    loaded = load_cases(text, "rules/cases.test.yaml")[0]
+    assert ["0o17", "1e3", "no"] == loaded.event.data["custom.cf_seg"]
+
+
 def test_a_new_file_holds_the_case_alone() -> None:
     case = new_case(RULES, won(), metadata=None)
 
