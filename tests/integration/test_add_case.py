@@ -112,6 +112,7 @@ def test_personal_data_is_replaced_and_ids_are_kept(organization: FakeClose, rul
     assert [] == [s for s in kept if s not in text]
     assert "lead_name 1" in text and "Buying notes" in text
     assert "personal data replaced by placeholders in:" in output
+    assert FakeClose.DEFAULT_API_KEY not in output + text  # the key is no case's business
 
 
 def test_the_same_event_twice_is_a_name_collision(organization: FakeClose, rules: Path) -> None:
@@ -230,3 +231,17 @@ def test_without_the_events_data_it_is_read_from_a_job_in_redis(
 def _summary(result: tuple[int, str]) -> tuple[int, str]:
     code, output = result
     return code, output.strip().splitlines()[-1]
+
+
+def test_an_event_neither_close_nor_redis_has_is_a_clear_error(
+    organization: FakeClose, redis_url: str, rules: Path
+) -> None:
+    environment = env(organization, REDIS_URL=redis_url)
+
+    code, output = run(["test", str(rules), "--add-case", "ev_nope"], environment)
+
+    assert 1 == code
+    assert (
+        "Error: cannot read event ev_nope: Close has no such event (the event log keeps 30 "
+        "days), and no job in dealkeeper's Redis holds it."
+    ) in output.replace("\n", " ")
