@@ -24,6 +24,7 @@ from service.core.rules import Metadata, Plan, Rule, RuleSet, load_cases, make_p
 from service.core.rules.evaluation.fields import condition_fields
 from service.core.rules.language.casefile import EVENT_KEYS, EXPECT_KEYS
 from service.core.rules.language.yamlnodes import Report, Yaml12Loader, compose, keyed, to_python
+from service.core.rules.model import DateOfExpr
 
 DEFAULT_CASES_FILE = "cases.test.yaml"
 NO_UPDATE = "no-update"
@@ -269,6 +270,7 @@ def _named_fields(ruleset: RuleSet, event: Event) -> set[str]:
     for rule in ruleset.rules:
         refs |= set(condition_fields(rule.condition))
         refs |= {a.field for a in rule.actions}
+        refs |= {f for a in rule.actions if isinstance(a.value, DateOfExpr) for f in a.value.fields}
     return {r[len(CUSTOM_PREFIX) :] if r.startswith(CUSTOM_PREFIX) else r for r in refs}
 
 

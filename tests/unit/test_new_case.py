@@ -127,6 +127,28 @@ def test_the_case_expects_todays_plan_and_keeps_only_the_metadata_it_needs() -> 
     assert "meta" not in case.event and "organization_id" not in case.event
 
 
+def test_the_case_keeps_the_custom_fields_a_date_of_reads() -> None:
+    """`date_of(custom.Closed on, ...)` names a field the event does not carry: the case
+    still knows it, and nothing more."""
+    closed = CustomField("cf_closed", "Closed on", "date")
+    metadata = Metadata(custom_fields=(*METADATA.custom_fields, closed))
+    rules = load_rule_sources(
+        [
+            (
+                "rules/d.yaml",
+                "rules:\n  - name: d\n    if: [{status_type: {changed_to: won}}]\n"
+                "    then: [{set: {date_won: 'date_of(custom.Closed on, date_updated)'}}]\n",
+            )
+        ]
+    )
+
+    case = new_case(rules, won(date_updated="2026-11-27T12:00:00"), metadata=metadata)
+
+    assert case.metadata is not None
+    assert ["cf_closed"] == [f.id for f in case.metadata.custom_fields]
+    assert {"fired": ["d"], "update": {"date_won": "2026-11-27"}} == case.expect
+
+
 def test_a_rule_reading_a_replaced_text_is_told() -> None:
     """`vip` matches the real lead name, not its placeholder: the case pins the placeholder's
     plan, and says that differs from the real event's."""
