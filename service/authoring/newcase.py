@@ -161,6 +161,8 @@ def appended(existing: str | None, case: NewCase, *, file: str, note: str = "") 
         raise AddCaseError(f"the case for {case.event['id']} did not load back as written")
     if existing is None:
         return alone
+    if _holds_nothing(existing, file):  # empty, or comments only: the case starts the list
+        return existing + ("\n" if existing and not existing.endswith("\n") else "") + alone
     before = _cases_in(existing, file)
     if case.name in before:
         raise AddCaseError(
@@ -298,6 +300,11 @@ def _load(text: str, file: str) -> list[Any]:
     except InvalidRulesError as error:
         problems = "; ".join(str(p) for p in error.problems[:3])
         raise AddCaseError(f"{file} does not load as a test file: {problems}") from None
+
+
+def _holds_nothing(existing: str, file: str) -> bool:
+    report = Report(file)
+    return compose(existing, report) is None and not report.problems
 
 
 def _cases_in(existing: str, file: str) -> list[str]:

@@ -3,6 +3,7 @@ scrubbed, today's plan as the expectation, the case appended as text that loads 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -226,6 +227,24 @@ def test_a_new_file_holds_the_case_alone() -> None:
 
     assert [case.name] == [c.name for c in load_cases(text, "rules/cases.test.yaml")]
     assert [] == check_case(text, "rules/cases.test.yaml", RULES, case.name)
+
+
+@pytest.mark.parametrize("existing", ["", "# cases for later\n", "# no newline"])
+def test_an_empty_file_gets_a_tests_list_after_what_it_holds(existing: str) -> None:
+    case = new_case(RULES, won(), metadata=None)
+
+    text = appended(existing, case, file="rules/x.test.yaml")
+
+    assert text.startswith(existing)
+    assert [case.name] == [c.name for c in load_cases(text, "rules/x.test.yaml")]
+
+
+def test_given_a_rules_file_the_case_goes_beside_it(tmp_path: Path) -> None:
+    rules_file = tmp_path / "hygiene.yaml"
+    rules_file.write_text(HYGIENE[1], encoding="utf-8")
+    case = new_case(RULES, won(), metadata=None)
+
+    assert str(tmp_path / "hygiene.test.yaml") == default_test_file(str(rules_file), RULES, case)
 
 
 @pytest.mark.parametrize(
