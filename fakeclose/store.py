@@ -260,6 +260,7 @@ class Store:
             "lead_id": lead_id,
             "lead_name": f"Lead {lead_id[-6:]}",
             "contact_id": None,
+            "contact_name": None,  # the fake has no contacts to name
             "user_id": user_id,
             "user_name": name,
             "value": None,
@@ -269,6 +270,8 @@ class Store:
             "date_won": None,
             "date_lost": None,
             "note": "",
+            "attachments": [],
+            "integration_links": [],
             "date_created": stamp,
             "date_updated": stamp,
             "created_by": user_id,
