@@ -242,6 +242,7 @@ def pipelines() -> Response:
                     {k: store.statuses[s][k] for k in ("id", "label", "type")}
                     for s in p["status_ids"]
                 ],
+                **{k: p[k] for k in ("created_by", "updated_by", "date_created", "date_updated")},
             }
             for p in store.pipelines.values()
         ]
