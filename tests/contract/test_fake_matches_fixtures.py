@@ -9,6 +9,11 @@ fake drifting from Close, and fails here.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import http.server
+import json
+import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -235,3 +240,64 @@ def test_the_aggregates_add_up_as_close_s(
 
     totals = {k: v for k, v in example.items() if k not in ("data", "has_more")}
     assert {k: answer[k] for k in totals} == totals
+
+
+class _Receiver(http.server.BaseHTTPRequestHandler):
+    """Takes webhook deliveries: keeps each one's headers and raw body, answers 200."""
+
+    received: list[tuple[dict[str, str], bytes]]
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", "0")))
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self.received.append((headers, body))
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: the test reads what arrived, not the server's log."""
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[tuple[dict[str, str], bytes]]]]:
+    """A real HTTP endpoint on loopback for the fake's webhooks, and what reached it."""
+    received: list[tuple[dict[str, str], bytes]] = []
+    handler = type("Receiver", (_Receiver,), {"received": received})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02})
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/webhooks/close", received
+    server.shutdown()
+    thread.join()
+    server.server_close()
+
+
+def test_a_webhook_delivery(
+    fake_close: FakeClose,
+    receiver: tuple[str, list[tuple[dict[str, str], bytes]]],
+    fixture: Fixture,
+) -> None:
+    url, received = receiver
+    key_hex = "058bfb6a3d8cfdc4da7c3be5901b16ae11da982b46a25fb2cd7016e97a140a1c"  # the page's
+    fake_close.deliver_webhooks_to(url, signature_key_hex=key_hex, subscription_id="whsub_x")
+    created = fake_close.user_create({"value": 100000, "confidence": 70})
+    fake_close.user_update(created["object_id"], {"status_id": fake_close.status_id("Won")})
+
+    fake_close.wait_for_deliveries(timeout=20.0)  # generous: CI shares two cores
+
+    assert len(received) == 2
+    example = fixture("webhook-opportunity-won.json")
+    opportunity = fixture("opportunity.json")
+    for headers, body in received:
+        delivery = json.loads(body)
+        assert _shape_errors(example, delivery, EVENT) == []
+        assert _shape_errors(opportunity, delivery["event"]["data"], OPPORTUNITY) == []
+        # The Webhooks page: close-sig-hash is the HMAC-SHA256, keyed with the hex-decoded
+        # signature_key, of close-sig-timestamp followed by the payload.
+        signed = headers["close-sig-timestamp"].encode() + body
+        digest = hmac.new(bytes.fromhex(key_hex), signed, hashlib.sha256).hexdigest()
+        assert headers["close-sig-hash"] == digest
+    # As in Close's example, a move to Won reports the status's three keys as changed.
+    changed = json.loads(received[1][1])["event"]["changed_fields"]
+    assert {"date_updated", "status_id", "status_label", "status_type"} <= set(changed)
