@@ -7,24 +7,33 @@ transport, headers included.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import hmac
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import redis
+from flask.testing import FlaskClient
 
 from fakeclose import FakeClose
 from service.adapters.close import CloseClient
 from service.adapters.metadata import status_from_close
+from service.adapters.queue import make_queue
 from service.config.errors import (
     CloseClientError,
     CloseNotFoundError,
     CloseRateLimitedError,
 )
+from service.config.settings import Settings
 from service.core.events import event_from_delivery, event_from_dict
 from service.core.retry import RateLimitInfo, parse_rate_limit, rate_limit_wait_sec
 from service.core.rules import load_rules, make_plan
+from service.intake.app import create_app
 from service.processing.sweeps.paging import Cursor, advance
+from tests.conftest import RULES_DIR
+from tests.contract.conftest import FIXTURES
 
 Fixture = Callable[[str], Any]
 
@@ -200,3 +209,45 @@ def test_a_429_asks_for_the_wait_its_headers_name(
 
     assert fake_close.answers[("GET", 429)] == 1
     assert raised.value.retry_after_sec == 1.0
+
+
+# The signature_key of the Webhooks page's own verification example.
+PAGE_SIGNATURE_KEY = "058bfb6a3d8cfdc4da7c3be5901b16ae11da982b46a25fb2cd7016e97a140a1c"
+
+
+@pytest.fixture
+def intake(redis_url: str) -> Iterator[FlaskClient]:
+    """dealkeeper's web app (real Redis), keyed with the page's signature key."""
+    settings = Settings(
+        webhook_secrets=(bytes.fromhex(PAGE_SIGNATURE_KEY),),
+        redis_url=redis_url,
+        rules_path=str(RULES_DIR),
+    )
+    app = create_app(settings, clock=lambda: float(DELIVERED_AT))
+    yield app.test_client()
+    app.extensions["dealkeeper"].connection.close()
+
+
+DELIVERED_AT = 1_765_000_000
+
+
+def test_intake_queues_close_s_delivery_as_it_is(
+    intake: FlaskClient, redis_client: redis.Redis
+) -> None:
+    body = (FIXTURES / "webhook-opportunity-won.json").read_bytes()  # the bytes, untouched
+    stamp = str(DELIVERED_AT)
+    # The Webhooks page: HMAC-SHA256 keyed with the hex-decoded key over timestamp + body.
+    digest = hmac.new(bytes.fromhex(PAGE_SIGNATURE_KEY), stamp.encode() + body, hashlib.sha256)
+    headers = {
+        "close-sig-hash": digest.hexdigest(),
+        "close-sig-timestamp": stamp,
+        "content-type": "application/json",
+    }
+
+    answer = intake.post("/webhooks/close", data=body, headers=headers)
+
+    assert answer.status_code == 202
+    assert answer.get_json()["status"] == "queued"
+    (job,) = make_queue(redis_client).jobs
+    assert job.args[0]["id"] == "ev_2sYKRjcrA79yKxi3S4Crd7"
+    assert job.args[0]["object_id"] == "oppo_7H4sjNso7FyBFaeR3RXi5PMJbilfo0c6UPCxsJtEhCO"
