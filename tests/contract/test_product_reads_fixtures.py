@@ -21,6 +21,8 @@ from fakeclose import FakeClose
 from service.adapters.close import CloseClient
 from service.adapters.metadata import status_from_close
 from service.adapters.queue import make_queue
+from service.adapters.subscriptions import for_opportunities, for_url, same_events, without_secret
+from service.commands.ops import describe_subscription
 from service.config.errors import (
     CloseClientError,
     CloseNotFoundError,
@@ -251,3 +253,28 @@ def test_intake_queues_close_s_delivery_as_it_is(
     (job,) = make_queue(redis_client).jobs
     assert job.args[0]["id"] == "ev_2sYKRjcrA79yKxi3S4Crd7"
     assert job.args[0]["object_id"] == "oppo_7H4sjNso7FyBFaeR3RXi5PMJbilfo0c6UPCxsJtEhCO"
+
+
+def test_close_s_subscriptions_are_found_and_described(fixture: Fixture) -> None:
+    listed = fixture("webhook-subscription-list.json")["data"]
+
+    (ours,) = for_opportunities(listed)
+    text = describe_subscription(ours)
+
+    assert ours["id"] == "whsub_5WCMgxGZbD4YV9F60JVZhu"
+    assert for_url(listed, "https://httpbin.org/post/") == [ours]  # a trailing slash aside
+    assert "latest error  Exception name: HTTPError, Status code: 503" in text
+    assert "counters      first_fail=1 first_success=1 retry_success=1" in text
+    (failure,) = ours["history"]["errors"]
+    assert f"{failure['event_id']}  503  HTTPError (attempt 1)" in text
+
+
+def test_a_new_subscription_s_key_is_kept_out_of_sight(fixture: Fixture) -> None:
+    created = fixture("webhook-subscription.json")
+
+    shown = without_secret(created)
+
+    assert "signature_key" not in shown
+    assert created["signature_key"] not in repr(shown)
+    # Close echoes each event with `extra_filter: null`: the same as asking without one.
+    assert same_events(created["events"], [{"object_type": "opportunity", "action": "deleted"}])
