@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from fakeclose import activities, subscriptions
+from fakeclose.aggregates import list_aggregates
 from fakeclose.eventlog import as_seen_by, list_events
 from fakeclose.patch import PatchError, without_keys
 from fakeclose.queries import (
@@ -241,6 +242,7 @@ def pipelines() -> Response:
                     {k: store.statuses[s][k] for k in ("id", "label", "type")}
                     for s in p["status_ids"]
                 ],
+                **{k: p[k] for k in ("created_by", "updated_by", "date_created", "date_updated")},
             }
             for p in store.pipelines.values()
         ]
@@ -272,7 +274,7 @@ def opportunities() -> Response:
     page = paginate(sort_items(found, args.get("_order_by")), args, cap=listing.page_cap)
     fields, custom = args.get("_fields"), listing.custom_by_fields
     page["data"] = [only_fields(o, fields, custom_by_fields=custom) for o in page["data"]]
-    return jsonify({**page, "total_results": len(found)})
+    return jsonify({**page, **list_aggregates(found)})
 
 
 @api.post("/opportunity/")

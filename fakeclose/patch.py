@@ -114,8 +114,13 @@ def derive(opportunity: dict[str, Any]) -> dict[str, Any]:
 def _money(cents: int | None, period: object) -> str | None:
     if cents is None:
         return None
-    amount = f"${cents / 100:,.2f}".removesuffix(".00")
+    amount = dollars(cents)
     return amount if period == "one_time" else f"{amount} {period}"
+
+
+def dollars(cents: int) -> str:
+    """Cents as Close shows money: `$1,000`, `$2.50`."""
+    return f"${cents / 100:,.2f}".removesuffix(".00")
 
 
 def _requested_status(

@@ -119,10 +119,17 @@ class Store:
         with self.lock:
             pipeline_id = new_id("pipe")
             status_ids = [self._add_status(label, kind, pipeline_id) for label, kind in statuses]
+            # The real Close stamps a pipeline without an offset, and made the default one
+            # itself (created_by null): its GET pipeline/ answer of 2026-06-19.
+            stamp = self.now().astimezone(UTC).replace(tzinfo=None).isoformat()
             self.pipelines[pipeline_id] = {
                 "id": pipeline_id,
                 "name": name,
                 "status_ids": status_ids,
+                "created_by": None,
+                "updated_by": None,
+                "date_created": stamp,
+                "date_updated": stamp,
             }
             return pipeline_id
 
@@ -260,6 +267,7 @@ class Store:
             "lead_id": lead_id,
             "lead_name": f"Lead {lead_id[-6:]}",
             "contact_id": None,
+            "contact_name": None,  # the fake has no contacts to name
             "user_id": user_id,
             "user_name": name,
             "value": None,
@@ -269,6 +277,8 @@ class Store:
             "date_won": None,
             "date_lost": None,
             "note": "",
+            "attachments": [],
+            "integration_links": [],
             "date_created": stamp,
             "date_updated": stamp,
             "created_by": user_id,
