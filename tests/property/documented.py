@@ -1,10 +1,11 @@
 """Close's documented shapes, as the property tests vary them.
 
-Each shape is copied from ../shared/reference/close-api-notes.md (our reading of Close's
-developer documentation), which names its source; where the notes abbreviate an id
-("stat_3FD9...") the id here is one of the fake Close's, since the test's deal lives there.
-Only shapes Close documents are here: the variations (tests/property/variations.py) do the
-rest.
+Each shape follows ../shared/reference/close-api-notes.md (our reading of Close's developer
+documentation, which names each source), checked against the example on
+developer.close.com/api/resources/webhooks. The ids of what the test's deal is made of (the
+deal, its lead, status, pipeline, owner and organization) are the fake Close's, as the deal
+lives there. Only shapes Close documents are here: the variations
+(tests/property/variations.py) do the rest.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 # from https://developer.close.com/api/resources/webhooks (the event keys from
 # https://developer.close.com/api/resources/events, "Event format").
 WEBHOOK_SUBSCRIPTION_ID = "whsub_8AmjKCZYT3zI8eZoi4HhFC"
-EVENT_ID = "ev_2gFhVNhrbvdj9bMpkHx1y0"  # the notes give the `ev_` prefix, not the id
+EVENT_ID = "ev_2sYKRjcrA79yKxi3S4Crd7"  # the example's, as developer.close.com shows it
 
 # The keys of `event` the notes confirm, and the ones they mark optional or unconfirmed.
 EVENT_KEYS = (
@@ -74,18 +75,21 @@ def won_opportunity(deal: Deal) -> dict[str, Any]:
         "id": deal.opportunity_id,
         "organization_id": deal.organization_id,
         "lead_id": deal.lead_id,
-        "lead_name": "Wayne Enterprises (Sample Lead)",
+        # The example's people and names (developer.close.com/api/resources/webhooks);
+        # its user and contact ids are the fake's own or none, as the deal lives there.
+        "lead_name": "KLine",
         "contact_id": None,
-        "contact_name": None,
+        "contact_name": "Mr. Jones",
         "user_id": "user_fake",
-        "user_name": "Fake User",
+        "user_name": "Joe Kemp",
         "created_by": "user_fake",
-        "created_by_name": "Fake User",
+        "created_by_name": "Joe Kemp",
         "updated_by": "user_fake",
-        "updated_by_name": "Fake User",
+        "updated_by_name": "Joe Kemp",
         "status_id": deal.status_id,
         "status_label": "Won",
         "status_type": "won",
+        # Added to the opportunity since the 2019 example (section 8; changelog 2024-03-27).
         "status_display_name": "Won",
         "pipeline_id": deal.pipeline_id,
         "pipeline_name": "Sales",
@@ -100,7 +104,7 @@ def won_opportunity(deal: Deal) -> dict[str, Any]:
         "annualized_value": 100000,
         "annualized_expected_value": 100000,
         "note": "",
-        "date_created": "2019-01-15T12:40:11.092000+00:00",
+        "date_created": "2019-01-15T12:41:24.496000+00:00",
         "date_updated": "2019-01-15T12:48:23.392000+00:00",
     }
 
@@ -130,7 +134,7 @@ def won_event(deal: Deal) -> dict[str, Any]:
             "status_type": "active",
             "confidence": 70,
             "date_updated": "2019-01-15T12:47:39.873000+00:00",
-            "status_id": "stat_3FD9active",  # abbreviated in the notes
+            "status_id": "stat_3FD9DnGUCJzccBKTh8LiiKoyVPpMJsOkJdcGoA5AYKH",
             "status_label": "Active",
         },
         "data": won_opportunity(deal),
