@@ -11,7 +11,7 @@ lives there. Only shapes Close documents are here: the variations
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # close-api-notes.md section 1, "Official example: an opportunity status change to Won",
@@ -67,6 +67,9 @@ class Deal:
     pipeline_id: str
     lead_id: str
     organization_id: str
+    # `custom.cf_...` keys with their values: flat keys in `data`, as Close's Webhook
+    # Filters page reads them (close-api-notes.md section 1); none in the 2019 example.
+    custom: dict[str, Any] = field(default_factory=dict)
 
 
 def won_opportunity(deal: Deal) -> dict[str, Any]:
@@ -106,6 +109,7 @@ def won_opportunity(deal: Deal) -> dict[str, Any]:
         "note": "",
         "date_created": "2019-01-15T12:41:24.496000+00:00",
         "date_updated": "2019-01-15T12:48:23.392000+00:00",
+        **deal.custom,
     }
 
 

@@ -102,6 +102,7 @@ def world(redis_server: RedisServer) -> Iterator[World]:
             pipeline_id=fake.default_pipeline_id,
             lead_id=deal["lead_id"],
             organization_id=ORGANIZATION_ID,
+            custom={f"custom.{segment}": ["SMB"]},
         )
         base = documented.delivery(documented.won_event(ids))
         world = World(fake, connection, app.test_client(), make_worker(settings), base)
