@@ -166,6 +166,26 @@ class FakeClose:
             description=description,
         )
 
+    def rename_custom_field(self, field_id: str, name: str) -> None:
+        """A person renames a custom field in Close's settings (its id and values stay)."""
+        with self.store.lock:
+            self.store.custom_fields[field_id]["name"] = name
+
+    def delete_custom_field(self, field_id: str) -> None:
+        """A person deletes a custom field: Close removes its values from every deal too."""
+        with self.store.lock:
+            del self.store.custom_fields[field_id]
+            for opportunity in self.store.opportunities.values():
+                opportunity.pop(f"custom.{field_id}", None)
+
+    def rename_status(self, status_id: str, label: str) -> None:
+        """A person renames a status (`PUT /status/opportunity/{id}/` changes only `label`)."""
+        with self.store.lock:
+            self.store.statuses[status_id]["label"] = label
+            for opportunity in self.store.opportunities.values():
+                if opportunity.get("status_id") == status_id:
+                    opportunity["status_label"] = opportunity["status_display_name"] = label
+
     def add_opportunity(self, **fields: Any) -> dict[str, Any]:
         """An opportunity, without an event. Writable fields (status_id, value, custom.X, ...)
         are checked as in a POST; others (date_created, lead_name, ...) are stored as given."""

@@ -80,22 +80,40 @@ class MetadataCache:
 
 
 def fetch_metadata(client: CloseAPI) -> Metadata:
-    """Statuses and custom fields as Close lists them now."""
+    """Statuses and custom fields as Close lists them now. An entry without a text id and
+    name (label) is left out, with a WARNING: no rule can name it, and a rule naming what
+    it might have been shows as unknown rather than write on a guess."""
+    statuses = _usable(client.list_opportunity_statuses(), "status", ("id", "label"))
+    fields = _usable(client.get_opportunity_custom_fields(), "custom field", ("id", "name"))
     return Metadata(
-        statuses=tuple(status_from_close(raw) for raw in client.list_opportunity_statuses()),
-        custom_fields=tuple(
-            custom_field_from_close(raw) for raw in client.get_opportunity_custom_fields()
-        ),
+        statuses=tuple(status_from_close(raw) for raw in statuses),
+        custom_fields=tuple(custom_field_from_close(raw) for raw in fields),
     )
 
 
+def _usable(entries: list[Any], what: str, keys: tuple[str, ...]) -> list[Mapping[str, Any]]:
+    usable: list[Mapping[str, Any]] = [
+        raw
+        for raw in entries
+        if isinstance(raw, Mapping) and all(isinstance(raw.get(k), str) and raw[k] for k in keys)
+    ]
+    if len(usable) < len(entries):
+        log.warning(
+            "metadata_entries_skipped",
+            extra={"what": what, "skipped": len(entries) - len(usable), "needs": list(keys)},
+        )
+    return usable
+
+
 def status_from_close(raw: Mapping[str, Any]) -> Status:
-    """A status of `GET status/opportunity/`; its kind is `type` there, not `status_type`."""
+    """A status of `GET status/opportunity/`; its kind is `type` there, not `status_type`.
+    A kind Close adds one day is kept as it is: rules compare it as text."""
+    pipeline_id = raw.get("pipeline_id")
     return Status(
         id=str(raw["id"]),
         label=str(raw["label"]),
         type=str(raw.get("type") or raw.get("status_type") or ""),
-        pipeline_id=raw.get("pipeline_id"),
+        pipeline_id=pipeline_id if isinstance(pipeline_id, str) else None,
     )
 
 

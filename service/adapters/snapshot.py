@@ -16,6 +16,7 @@ from service.adapters.authfault import read_refusal
 from service.adapters.eviction import read_policy
 from service.adapters.queue import make_queue
 from service.adapters.stats import Sample, Stats
+from service.adapters.unknownfields import read_unknown_fields
 from service.config.errors import InvalidRulesError
 from service.core.rules import load_rules_path
 from service.core.status import QueueState, RulesState, Status
@@ -45,6 +46,7 @@ def collect_status(
         catch_up=stats.last_catch_up(),
         redis_policy=read_policy(connection),
         key_refused=read_refusal(connection),
+        unknown_fields=read_unknown_fields(connection),
     )
 
 

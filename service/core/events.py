@@ -27,6 +27,10 @@ INTERNAL_ACTIONS = frozenset({SWEPT})
 # prefix (harmless in a URL, and test ids use it), while `.`, `/`, `%` and the rest, which
 # could take an id out of its path segment in a Close URL, are not.
 CLOSE_ID = re.compile(r"[a-z][a-z0-9]*_[A-Za-z0-9_]+")
+# The moments an event may be from (see parse_close_time): wide enough for any clock, far
+# enough inside Python's calendar for a rule's `today+Nd` in any time zone.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class EnvelopeError(ValueError):
@@ -113,19 +117,32 @@ class Event:
 
 
 def parse_close_time(value: Any, *, what: str) -> datetime:
-    """Close's timestamps; a value without an offset is UTC (as in Close's event examples)."""
+    """Close's timestamps; a value without an offset is UTC (as in Close's event examples).
+
+    With or without fractions of a second, `Z` or any offset. A moment outside
+    EARLIEST..LATEST is refused: no event of Close's is from then (its event log keeps 30
+    days), and every date worked out from it (in a rule's time zone, `today+7d`) must fit
+    Python's calendar, which ends at the years 1 and 9999."""
     if not isinstance(value, str):
-        raise EnvelopeError(f"{what} must be an ISO 8601 timestamp, got {value!r}")
+        raise EnvelopeError(f"{what} must be an ISO 8601 timestamp, got {_shown(value)}")
     text = value.strip()
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise EnvelopeError(f"{what} must be an ISO 8601 timestamp, got {value!r}") from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise EnvelopeError(f"{what} must be an ISO 8601 timestamp, got {_shown(value)}") from None
+    if not EARLIEST <= moment < LATEST:
+        years = f"{EARLIEST.year} to {LATEST.year - 1}"
+        raise EnvelopeError(f"{what} must be a moment from {years}, got {_shown(value)}")
+    return moment
+
+
+def _shown(value: Any) -> str:
+    """A value as an error message quotes it: cut, since a body may hold megabytes."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:60]}... ({len(text)} characters)"
 
 
 def event_from_envelope(body: Any) -> Event:

@@ -76,9 +76,12 @@ def _shows(key: str, value: Any, current: Mapping[str, Any]) -> bool:
 
 
 def is_unchanged_since(event: Event, current: Mapping[str, Any]) -> bool:
-    """True when the opportunity was not updated after the state the event carries."""
+    """True when the opportunity read now is the very state the event carries: the same
+    `date_updated`. An event whose state claims a later one than the deal read now (a
+    clock or a replica behind, a delivery not as Close documents it) contradicts the deal,
+    so its plan is checked against the deal like any other: its state is no guide."""
     then, now = _stamp(event.data), _stamp(current)
-    return then is not None and now is not None and then >= now
+    return then is not None and now is not None and then == now
 
 
 def holds_whole_state(event: Event) -> bool:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from service.core.redispolicy import EvictionPolicy
+from service.core.rules.unknown import UnknownField
 
 # For durations: a unit and the next smaller one shown beside it.
 _UNITS = ((86400, "d", 3600, "h"), (3600, "h", 60, "m"), (60, "m", 1, "s"))
@@ -92,6 +93,8 @@ class Status:
     catch_up: CatchUpRun | None = None
     redis_policy: EvictionPolicy = field(default_factory=lambda: EvictionPolicy(None))
     key_refused: KeyRefusal | None = None
+    # Names rules use that Close no longer knows (service/core/rules/unknown.py).
+    unknown_fields: tuple[UnknownField, ...] = ()
 
 
 def to_json(status: Status, *, now: float) -> dict[str, Any]:
@@ -121,6 +124,7 @@ def to_json(status: Status, *, now: float) -> dict[str, Any]:
             "problem": status.redis_policy.problem(),
         },
         "close_key_refused": _key_refused_json(status.key_refused),
+        "rule_fields_unknown": [entry.to_dict() for entry in status.unknown_fields],
     }
     if status.catch_up is not None:
         data["last_catch_up"] = {**asdict(status.catch_up), "at": iso(status.catch_up.at)}
@@ -165,7 +169,19 @@ def render_table(status: Status, *, now: float) -> str:
     lines += [f"  {problem}" for problem in status.rules.problems]
     lines += _catch_up_warning(status.catch_up, now)
     lines += _key_refused_warning(status.key_refused, now)
+    lines += _unknown_fields_warning(status.unknown_fields)
     return "\n".join(lines)
+
+
+def _unknown_fields_warning(unknown: tuple[UnknownField, ...]) -> list[str]:
+    """Said only while a rule uses a name Close no longer knows: that rule does not fire."""
+    if not unknown:
+        return []
+    lines = [
+        f"{len(unknown)} name(s) rules use are unknown to Close now; those rules do not fire "
+        "until the rules or Close are fixed (dealkeeper validate --online):"
+    ]
+    return lines + [f"  rule {e.rule}: {e.field}: {e.reason}" for e in unknown]
 
 
 def _policy_line(policy: EvictionPolicy) -> str:

@@ -25,6 +25,7 @@ from service.adapters.organization import KnownOrganizations, refusal
 from service.adapters.queue import connect, enqueue_event, make_queue, redis_url
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
+from service.adapters.unknownfields import read_unknown_fields
 from service.config import defaults
 from service.config.errors import InvalidRulesError, QueueUnavailableError, WebhookRejectedError
 from service.config.settings import Settings
@@ -242,10 +243,25 @@ def _readiness(intake: Intake) -> tuple[Response, int]:
     except InvalidRulesError as error:
         problems.append(f"rules: {error}")
     problems.extend(_key_problems(intake.connection))
+    unknown = _unknown_fields(intake.connection)
     if problems:
-        return jsonify(status="not ready", problems=problems), 503
+        return jsonify(status="not ready", problems=problems, rule_fields_unknown=unknown), 503
     assert ruleset is not None
-    return jsonify(status="ready", rules=len(ruleset.rules), rules_digest=ruleset.digest), 200
+    # Ready all the same: events are still queued, and every other rule still runs.
+    return jsonify(
+        status="ready",
+        rules=len(ruleset.rules),
+        rules_digest=ruleset.digest,
+        rule_fields_unknown=unknown,
+    ), 200
+
+
+def _unknown_fields(connection: redis.Redis) -> list[dict[str, str]]:
+    """Names rules use that Close no longer knows, as the workers last found them."""
+    try:
+        return [entry.to_dict() for entry in read_unknown_fields(connection)]
+    except redis.RedisError:
+        return []  # the ping reports Redis
 
 
 def _eviction_problems(intake: Intake) -> list[str]:

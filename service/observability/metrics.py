@@ -21,6 +21,7 @@ from rq import Queue, Worker
 
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import HistogramData, Sample, Stats
+from service.adapters.unknownfields import read_unknown_fields
 from service.config import defaults
 from service.config.errors import InvalidRulesError
 
@@ -67,6 +68,7 @@ class RedisCollector:
         yield from (_histogram(h) for h in self.stats.histograms())
         yield from _queue_gauges(self.queue)
         yield from _last_seen(self.stats)
+        yield _unknown_fields(self.stats)
         if self.rules is not None:
             yield from _rules_info(self.rules)
 
@@ -121,6 +123,19 @@ def _last_seen(stats: Stats) -> Iterator[Metric]:
         if value is not None:
             help_text = f"The {name} of Close's rate-limit header on its last answer carrying one."
             yield GaugeMetricFamily(PREFIX + f"close_ratelimit_{name}", help_text, value=value)
+
+
+def _unknown_fields(stats: Stats) -> Metric:
+    """1 for each rule and name Close no longer knows (shown with no series when none)."""
+    family = GaugeMetricFamily(
+        PREFIX + "rule_fields_unknown",
+        "Names a rule uses that Close does not know now (the rule does not fire), by rule "
+        "and field.",
+        labels=["rule", "field"],
+    )
+    for entry in read_unknown_fields(stats.connection):
+        family.add_metric([entry.rule, entry.field], 1)
+    return family
 
 
 def _rules_info(rules: RulesHolder) -> Iterator[Metric]:

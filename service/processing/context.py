@@ -23,6 +23,7 @@ from service.adapters.ownwrites import OwnWrites
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
+from service.adapters.unknownfields import UnknownFieldsWatch
 from service.config import defaults
 from service.core.events import Event
 from service.core.rules import Plan
@@ -57,6 +58,9 @@ class JobContext:
     # Tells Close refusing CLOSE_API_KEY from refusing one event, and pauses workers for
     # the first (None: no key, nothing to refuse).
     key_gate: KeyGate | None = None
+    # Records the names rules use that Close no longer knows, when the rules or the
+    # metadata change (None: no key, so no metadata to check them against).
+    unknown_fields: UnknownFieldsWatch | None = None
     # Called with (event, plan or None, outcome) after every event.
     on_finish: list[Callable[[Event, Plan | None, Outcome], None]] = field(default_factory=list)
     # Called with (pipeline, event, plan or None, outcome) to add their writes (history) to

@@ -34,6 +34,7 @@ from service.adapters.ownwrites import OwnWrites, Sent
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
+from service.adapters.unknownfields import UnknownFieldsWatch
 from service.config import defaults
 from service.config.errors import (
     CloseClientError,
@@ -118,6 +119,7 @@ def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
     if settings.close_api_key:
         context.organization = OrganizationWatch(connection, close)
         context.key_gate = KeyGate(connection, close, api_key=settings.close_api_key)
+        context.unknown_fields = UnknownFieldsWatch(connection)
     context.finish_writers.append(History(connection).record_finished)
     return context
 
@@ -289,7 +291,10 @@ def plan_event(event: Event, *, context: JobContext) -> Planned:
             metadata = refreshed
             plan = make_plan(ruleset, event, metadata=metadata, own_api_key_ids=own)
         if plan.unresolved:
-            log.warning("names_unresolved", extra={"names": list(plan.unresolved)})
+            # Said at WARNING once per change, for all workers (rule_fields_unknown).
+            log.debug("names_unresolved", extra={"names": list(plan.unresolved)})
+    if context.unknown_fields is not None:
+        context.unknown_fields.check(ruleset, metadata)
     _log_conflicts(plan)
     _log_truncations(plan)
     return Planned(plan, ruleset, metadata, own)

@@ -191,3 +191,22 @@ def test_custom_field_from_close_defaults_missing_keys() -> None:
     assert CustomField("cf_1", "Note", "text") == custom_field_from_close(
         {"id": "cf_1", "name": "Note"}
     )
+
+
+def test_metadata_entries_without_an_id_or_name_are_left_out_and_said(
+    close: RecordingClose, cache: MetadataCache, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Close lists something new or broken: the usable entries are read, the rest skipped
+    with one WARNING (a rule naming them then shows as unknown, never guessed)."""
+    paused = {"id": "stat_3", "label": "Paused", "type": "paused", "pipeline_id": 7}
+    close.statuses = [ACTIVE, {"label": "No id"}, {"id": "stat_4", "label": None}, paused]
+
+    metadata = cache.get()
+
+    assert metadata is not None
+    assert [
+        Status("stat_1", "Active", "active", "pipe_1"),
+        Status("stat_3", "Paused", "paused"),
+    ] == (list(metadata.statuses))
+    [line] = [r for r in caplog.records if r.getMessage() == "metadata_entries_skipped"]
+    assert ("status", 2) == (line.__dict__["what"], line.__dict__["skipped"])

@@ -62,6 +62,50 @@ def test_events_times_with_offsets_become_utc(stamp: str) -> None:
     assert event.date_created == event.date_updated
 
 
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-11-28T03:30:00",
+        "2026-11-28T03:30:00.000",
+        "2026-11-28T03:30:00.000000",
+        "2026-11-28T03:30:00.000000Z",
+        "2026-11-28T09:00:00.000+05:30",
+        "2026-11-28 03:30:00",
+    ],
+)
+def test_events_date_updated_with_or_without_fractions_or_offset(stamp: str) -> None:
+    """Close writes the event's own times without an offset and its objects' with
+    microseconds and +00:00: any of these forms names the same instant."""
+    event = event_from_dict({**CLOSE_EXAMPLE["event"], "date_updated": stamp})
+
+    assert datetime(2026, 11, 28, 3, 30, tzinfo=UTC) == event.date_updated
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "0001-01-01T00:00:00+01:00",  # before the calendar's first day, in UTC
+        "9999-12-31T23:59:59-14:00",  # after its last
+        "1969-12-31T23:59:59Z",
+        "9000-01-01T00:00:00Z",
+    ],
+)
+def test_events_a_moment_no_event_is_from_is_refused_with_its_reason(stamp: str) -> None:
+    """Found by the property test: the calendar's ends crashed the intake (500) or, in a
+    rule's time zone, the job. Such an event is refused as malformed (400), named."""
+    for key in ("date_created", "date_updated"):
+        with pytest.raises(EnvelopeError, match=f"event.{key} must be"):
+            event_from_delivery({**CLOSE_EXAMPLE, "event": {**CLOSE_EXAMPLE["event"], key: stamp}})
+
+
+def test_events_a_huge_bad_timestamp_is_quoted_cut() -> None:
+    """The reason goes to the log and back to the sender: not a megabyte of it."""
+    with pytest.raises(EnvelopeError) as refused:
+        event_from_dict({**CLOSE_EXAMPLE["event"], "date_created": "x" * 1_000_000})
+
+    assert len(str(refused.value)) < 200
+
+
 def test_events_dedupe_key_names_the_event_and_its_version() -> None:
     """Two versions of a consolidated event have different dedupe keys."""
     first = event_from_envelope(CLOSE_EXAMPLE)

@@ -130,12 +130,23 @@ def test_reconcile_adds_compose_with_later_list_changes() -> None:
 
 
 def test_reconcile_unchanged_since_compares_date_updated() -> None:
-    """The opportunity is unchanged when its date_updated is not later than the event's."""
+    """The opportunity is unchanged when its date_updated is the event's."""
     event = won_event()
 
     assert is_unchanged_since(event, {"date_updated": THEN})
     assert not is_unchanged_since(event, {"date_updated": LATER})
     assert not is_unchanged_since(event, {})
+
+
+def test_reconcile_an_event_claiming_a_later_state_than_the_deal_is_no_guide() -> None:
+    """The event's data says it was updated after the deal as read now (found by the
+    property test: a varied `date_updated`): what it says the deal holds is not believed,
+    and nothing the deal as read does not call for is written."""
+    event = won_event(date_updated=LATER)
+    current = {**event.data, "status_type": "active", "date_updated": THEN}
+
+    assert not is_unchanged_since(event, current)
+    assert {} == narrowed(event, current).update
 
 
 def test_reconcile_swept_event_plans_again_from_the_deal_read_though_unchanged() -> None:
