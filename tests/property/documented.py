@@ -1,8 +1,10 @@
 """Close's documented shapes, as the property tests vary them.
 
-Each shape follows ../shared/reference/close-api-notes.md (our reading of Close's developer
-documentation, which names each source), checked against the example on
-developer.close.com/api/resources/webhooks. The ids of what the test's deal is made of (the
+The delivery is Close's own webhook example, read from the contract fixture
+(tests/contract/fixtures/webhook-opportunity-won.json, copied from
+developer.close.com/api/resources/webhooks); the other shapes follow
+../shared/reference/close-api-notes.md (our reading of Close's documents, which names each
+source). The ids of what the test's deal is made of (the
 deal, its lead, status, pipeline, owner and organization) are the fake Close's, as the deal
 lives there. Only shapes Close documents are here: the variations
 (tests/property/variations.py) do the rest.
@@ -11,8 +13,13 @@ lives there. Only shapes Close documents are here: the variations
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from tests.conftest import REPO
+
+EXAMPLE = REPO / "tests" / "contract" / "fixtures" / "webhook-opportunity-won.json"
 
 # close-api-notes.md section 1, "Official example: an opportunity status change to Won",
 # from https://developer.close.com/api/resources/webhooks (the event keys from
@@ -72,81 +79,42 @@ class Deal:
     custom: dict[str, Any] = field(default_factory=dict)
 
 
-def won_opportunity(deal: Deal) -> dict[str, Any]:
-    """`event.data` of the webhook example (section 1), with the keys of section 8."""
-    return {
-        "id": deal.opportunity_id,
-        "organization_id": deal.organization_id,
-        "lead_id": deal.lead_id,
-        # The example's people and names (developer.close.com/api/resources/webhooks);
-        # its user and contact ids are the fake's own or none, as the deal lives there.
-        "lead_name": "KLine",
-        "contact_id": None,
-        "contact_name": "Mr. Jones",
-        "user_id": "user_fake",
-        "user_name": "Joe Kemp",
-        "created_by": "user_fake",
-        "created_by_name": "Joe Kemp",
-        "updated_by": "user_fake",
-        "updated_by_name": "Joe Kemp",
-        "status_id": deal.status_id,
-        "status_label": "Won",
-        "status_type": "won",
-        # Added to the opportunity since the 2019 example (section 8; changelog 2024-03-27).
-        "status_display_name": "Won",
-        "pipeline_id": deal.pipeline_id,
-        "pipeline_name": "Sales",
-        "confidence": 100,
-        "date_won": "2019-01-15",
-        "date_lost": None,
-        "value": 100000,
-        "value_formatted": "$1,000",
-        "value_currency": "USD",
-        "value_period": "one_time",
-        "expected_value": 100000,
-        "annualized_value": 100000,
-        "annualized_expected_value": 100000,
-        "note": "",
-        "date_created": "2019-01-15T12:41:24.496000+00:00",
-        "date_updated": "2019-01-15T12:48:23.392000+00:00",
-        **deal.custom,
-    }
-
-
 def won_event(deal: Deal) -> dict[str, Any]:
-    """`event` of the webhook example: a status change to Won (section 1)."""
-    return {
-        "id": EVENT_ID,
-        "date_created": "2019-01-15T12:48:23.395000",
-        "date_updated": "2019-01-15T12:48:23.395000",
-        "organization_id": deal.organization_id,
-        "user_id": "user_fake",
-        "request_id": "req_4S2L1JHMw1kyaidGAkgZdv",
-        "api_key_id": None,
-        "object_type": "opportunity",
-        "object_id": deal.opportunity_id,
-        "lead_id": deal.lead_id,
-        "action": "updated",
-        "changed_fields": [
-            "confidence",
-            "date_updated",
-            "status_id",
-            "status_label",
-            "status_type",
-        ],
-        "previous_data": {
-            "status_type": "active",
-            "confidence": 70,
-            "date_updated": "2019-01-15T12:47:39.873000+00:00",
-            "status_id": "stat_3FD9DnGUCJzccBKTh8LiiKoyVPpMJsOkJdcGoA5AYKH",
-            "status_label": "Active",
-        },
-        "data": won_opportunity(deal),
-        "meta": {
-            "request_method": "PUT",
-            "request_path": f"/api/v1/opportunity/{deal.opportunity_id}/",
-        },
+    """`event` of the webhook example, a status change to Won, as Close publishes it
+    (tests/contract/fixtures/webhook-opportunity-won.json), with the ids that must be the
+    fake's (deal, lead, status, organization, people) swapped in, and the keys added to the
+    opportunity since 2019 (close-api-notes.md section 8; changelog 2024-03-27)."""
+    example = json.loads(EXAMPLE.read_text())["event"]
+    swap = {
+        example["object_id"]: deal.opportunity_id,
+        example["data"]["id"]: deal.opportunity_id,  # the example's two ids differ
+        example["lead_id"]: deal.lead_id,
+        example["organization_id"]: deal.organization_id,
+        example["data"]["status_id"]: deal.status_id,
+        example["user_id"]: "user_fake",
+        example["data"]["contact_id"]: None,
     }
+    event = _swapped(example, swap)
+    event["meta"]["request_path"] = f"/api/v1/opportunity/{deal.opportunity_id}/"
+    event["data"].update(
+        status_display_name="Won",
+        pipeline_id=deal.pipeline_id,
+        pipeline_name="Sales",
+        expected_value=100000,
+        annualized_value=100000,
+        annualized_expected_value=100000,
+        **deal.custom,
+    )
+    assert EVENT_ID == event["id"]
+    return dict(event)
+
+
+def _swapped(value: Any, swap: dict[str, Any]) -> Any:
+    if isinstance(value, dict):
+        return {key: _swapped(item, swap) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_swapped(item, swap) for item in value]
+    return swap.get(value, value) if isinstance(value, str) else value
 
 
 def delivery(event: dict[str, Any]) -> dict[str, Any]:
