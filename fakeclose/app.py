@@ -218,7 +218,20 @@ def me() -> Response:
         first_name=first,
         last_name=last,
         organizations=organizations,
+        memberships=[_membership(_backend().admin)],
     )
+
+
+def _membership(admin: bool) -> dict[str, Any]:
+    """The user's membership as Close's /me/ example shows it: `role_id` is one of the
+    predefined roles (`admin`, `user`, ...) or a custom `role_` id (Memberships API)."""
+    return {
+        "id": "memb_fake",
+        "organization_id": ORGANIZATION_ID,
+        "user_id": DEALKEEPER_USER_ID,
+        "role_id": "admin" if admin else "user",
+        "permissions_granted": [],
+    }
 
 
 @api.get("/status/opportunity/")

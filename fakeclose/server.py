@@ -131,6 +131,17 @@ class FakeClose:
             moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
         self.store.fixed_now = moment
 
+    @property
+    def clock_skew_sec(self) -> float:
+        """Seconds the `Date` header of every answer is ahead of the real clock (negative:
+        behind): a Close whose clock differs from this machine's. The fake clock (`now`)
+        is not affected."""
+        return self._server.clock_skew_sec
+
+    @clock_skew_sec.setter
+    def clock_skew_sec(self, seconds: float) -> None:
+        self._server.clock_skew_sec = seconds
+
     # -- seeding ---------------------------------------------------------------------------
 
     @property
