@@ -28,6 +28,7 @@ from service.authoring.online import check_against_close
 from service.config import defaults
 from service.config.errors import (
     CloseAPIError,
+    CloseServerError,
     ConfigurationError,
     InvalidRulesError,
 )
@@ -54,6 +55,9 @@ DOCTOR_READ_TIMEOUT_SEC = 4.0
 DOCTOR_MAX_ATTEMPTS = 2
 DOCTOR_MAX_INLINE_WAIT_SEC = 1.0
 REDIS_TIMEOUT_SEC = 3.0
+# The promise: a verdict in ten seconds. Past this, no further request is sent to Close and
+# the checks still waiting fail, saying so, instead of adding their timeouts up.
+DOCTOR_BUDGET_SEC = 10.0
 NEEDS_KEY = "the key does not work"
 FIX_KEY_FIRST = "fix the key (above), then run this again"
 
@@ -123,7 +127,30 @@ def _client(settings: Settings, *, observer: Callable[[Exchange], None]) -> Clos
         max_attempts=DOCTOR_MAX_ATTEMPTS,
         max_inline_wait_sec=DOCTOR_MAX_INLINE_WAIT_SEC,
         observer=observer,
+        throttle=Budget(DOCTOR_BUDGET_SEC),
     )
+
+
+class Budget:
+    """A Throttle that refuses every request once `seconds` have passed since it was made:
+    a slow Close fails the checks left rather than holding the command."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds = seconds
+        self._ends_at = time.monotonic() + seconds
+
+    def before(self, method: str, path: str) -> None:
+        if time.monotonic() >= self._ends_at:
+            raise CloseServerError(
+                method=method,
+                path=path,
+                status=None,
+                reason="not sent",
+                detail=f"doctor's {self._seconds:g} s were spent (Close answered slowly)",
+            )
+
+    def after(self, exchange: Exchange) -> None:
+        pass  # only time counts
 
 
 def _not_checked(probe_id: str | None) -> list[Check]:

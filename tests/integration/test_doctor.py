@@ -14,6 +14,7 @@ import redis
 from click.testing import CliRunner, Result
 
 from fakeclose import FakeClose
+from service.commands import doctor as doctor_command
 from service.commands.cli import cli
 from service.processing.catchup import CHECKPOINT_KEY
 
@@ -447,6 +448,25 @@ def test_doctor_shows_no_secret(
     for output in outputs:
         for hidden in (FakeClose.DEFAULT_API_KEY, WRONG_KEY, secret, signature_key):
             assert hidden not in output
+
+
+def test_doctor_stops_asking_a_slow_close_when_its_time_is_spent(
+    run: Any, fake_close: FakeClose, seeded: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the budget (10 s; 1 s here, to keep the test short) is spent, no further request
+    goes to Close: the checks still waiting fail fast and say why, instead of adding their
+    timeouts up."""
+    monkeypatch.setattr(doctor_command, "DOCTOR_BUDGET_SEC", 1.0)
+    fake_close.delay_next(1, 1.5, method="GET", path_prefix="webhook/")
+
+    started = time.perf_counter()
+    result = run("doctor", "--json", "--url", URL)
+    took = time.perf_counter() - started
+
+    assert (1, ["event log"]) == (result.exit_code, failing(result))
+    assert "doctor's 1 s were spent" in checks_of(result)["event log"]["detail"]
+    assert [] == fake_close.requests_matching("GET", "event/")
+    assert took < 1.5 + GENEROUS_BOUND_SEC
 
 
 def test_doctor_without_a_key(run: Any) -> None:
