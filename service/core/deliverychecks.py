@@ -26,7 +26,7 @@ STAMPED_FIELDS = frozenset({"date_updated", "updated_by", "updated_by_name"})
 def rules_check(ruleset: RuleSet, problems: Sequence[Problem]) -> Check:
     """The names and values the rules use against Close's metadata (validate --online)."""
     if not problems:
-        count = f"{len(ruleset.rules)} rules in {len(ruleset.files)} files"
+        count = f"{_count(len(ruleset.rules), 'rule')} in {_count(len(ruleset.files), 'file')}"
         return passed("rules", f"{count}: every status, custom field and choice resolves")
     shown = "; ".join(str(p) for p in problems[:SHOWN_PROBLEMS])
     more = f" and {len(problems) - SHOWN_PROBLEMS} more" if len(problems) > SHOWN_PROBLEMS else ""
@@ -34,7 +34,12 @@ def rules_check(ruleset: RuleSet, problems: Sequence[Problem]) -> Check:
         "correct the rules (`dealkeeper validate --online` lists every problem), or create "
         "what they name in Close's settings"
     )
-    return failed("rules", f"{len(problems)} names Close does not know: {shown}{more}", fix)
+    unknown = _count(len(problems), "name")
+    return failed("rules", f"{unknown} Close does not know: {shown}{more}", fix)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def triggers_of(ruleset: RuleSet) -> set[str]:
@@ -120,7 +125,7 @@ def _delivery_health(subscription: Mapping[str, Any]) -> str:
     if not errors and not subscription.get("latest_error"):
         return "no recent delivery errors"
     latest = subscription.get("latest_error") or "see `dealkeeper subscription`"
-    return f"{len(errors)} recent delivery errors, none now (latest: {latest})"
+    return f"{_count(len(errors), 'recent delivery error')}, none now (latest: {latest})"
 
 
 def checkpoint_beyond_log(*, start: datetime, earliest: datetime) -> Check | None:
@@ -153,7 +158,7 @@ def event_log_check(
         )
         fix = "use an admin's API key as CLOSE_API_KEY; after longer outages, run a sweep"
         return failed("event log", detail, fix)
-    return passed("event log", f"readable back to {where}: {len(events)} events {since}")
+    return passed("event log", f"readable back to {where}: {_count(len(events), 'event')} {since}")
 
 
 def _without_data(raw: Mapping[str, Any]) -> bool:

@@ -275,7 +275,7 @@ def test_doctor_failing_deliveries(run: Any, fake_close: FakeClose, seeded: str)
 
     result = run("doctor", "--json", "--url", URL)
 
-    assert (0, f"1 recent delivery errors, none now (latest: {error})") == (
+    assert (0, f"1 recent delivery error, none now (latest: {error})") == (
         passing.exit_code,
         checks_of(passing)["subscription"]["detail"].split("; ")[-1],
     )
