@@ -287,3 +287,18 @@ def test_fake_date_header_follows_the_skew(fake: FakeClose, api: Api, skew_sec: 
     for answer in answers:
         moment = parsedate_to_datetime(answer.headers["date"]).timestamp() - skew_sec
         assert before - 2 <= moment <= after + 1
+
+
+def test_fake_custom_role_in_me_and_at_role(fake: FakeClose, api: Api) -> None:
+    """A custom role given to the keys' user is /me/'s role_id and is served at role/<id>/
+    with its permissions; an unknown role id is 404."""
+    role_id = fake.give_custom_role("Ops", permissions=["export", "manage_organization"])
+
+    [membership] = api.get("me/").json()["memberships"]
+    role = api.get(f"role/{role_id}/").json()
+    assert (role_id, "Ops", ["export", "manage_organization"]) == (
+        membership["role_id"],
+        role["name"],
+        role["permissions"],
+    )
+    assert 404 == api.get("role/role_nothere/").status_code

@@ -171,6 +171,28 @@ def test_doctor_non_admin_key(run: Any, redis_url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("permissions", "ok", "expected"),
+    [
+        (["export", "manage_organization"], True, "an admin's key (role role_"),
+        (["export"], False, "not an admin's key (role role_"),
+    ],
+    ids=["manages-organization", "does-not"],
+)
+def test_doctor_custom_role(
+    run: Any, fake_close: FakeClose, seeded: str, permissions: list[str], ok: bool, expected: str
+) -> None:
+    """A custom role is read with GET role/<id>/: an admin's when it may manage the
+    organization."""
+    role_id = fake_close.give_custom_role("Ops", permissions=permissions)
+
+    result = run("doctor", "--json", "--url", URL)
+
+    found = checks_of(result)["admin"]
+    assert (ok, True) == (found["ok"], found["detail"].startswith(expected))
+    assert 1 == len(fake_close.requests_matching("GET", f"role/{role_id}/"))
+
+
+@pytest.mark.parametrize(
     ("rules", "expected"),
     [
         (RULES.replace("custom.Segment", "custom.Segmnt"), "did you mean 'Segment'?"),
