@@ -19,7 +19,8 @@ from service.commands.failed import failed
 from service.commands.history import history
 from service.commands.ops import status, subscribe, subscription
 from service.commands.replay import backtest, explain
-from service.commands.rules import schema, test_rules, validate
+from service.commands.rules import schema, validate
+from service.commands.ruletests import test_rules
 from service.commands.sweep import sweep_command
 from service.config import defaults
 from service.config.errors import DealkeeperError

@@ -1,9 +1,10 @@
-"""`dealkeeper validate`, `test` and `schema`: check rule files before they ship.
+"""`dealkeeper validate` and `schema`: check rule files before they ship; the helpers the
+commands that read rules share.
 
 validate: every mistake as `file:line:column: message` (with a "did you mean"), warnings
 about rules that work against each other, and with `--online` the names and values checked
-against the live Close organization. test: the `*.test.yaml` cases, offline. schema: the
-JSON Schema editors use.
+against the live Close organization. schema: the JSON Schema editors use. (`test` is in
+ruletests.py.)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from service.authoring.unreported import find_unreported_changes
 from service.authoring.writability import find_undocumented_writes
 from service.config.errors import InvalidRulesError, Problem
 from service.config.settings import DEFAULT_RULES_PATH, Settings
-from service.core.rules import Metadata, RuleSet, json_schema, load_rules_path, run_path
+from service.core.rules import Metadata, RuleSet, json_schema, load_rules_path
 
 # A person at a terminal can wait out a rate limit; failing would only make them rerun it.
 CLI_MAX_INLINE_WAIT_SEC = 60.0
@@ -92,31 +93,6 @@ def validate(path: str | None, online: bool, strict: bool) -> None:
     files = len(ruleset.files)
     click.echo(f"ok: {len(ruleset.rules)} rules in {files} files ({target}){checked}{noted}")
     if warnings and strict:
-        raise SystemExit(1)
-
-
-@click.command("test")
-@click.argument("path", required=False)
-@click.option("-v", "--verbose", is_flag=True, help="Also list the cases that passed.")
-def test_rules(path: str | None, verbose: bool) -> None:
-    """Run the rule tests (*.test.yaml) beside the rules, offline."""
-    target = rules_path(path)
-    try:
-        report = run_path(target)
-    except InvalidRulesError as error:
-        for problem in error.problems:
-            click.echo(str(problem))
-        raise SystemExit(1) from None
-    for result in report.results:
-        if verbose or not result.ok:
-            mark = "ok  " if result.ok else "FAIL"
-            click.echo(f"{mark} {result.case.position}: {result.case.name}")
-        for failure in result.failures:
-            click.echo(f"       {failure}")
-    passed = sum(r.ok for r in report.results)
-    failed = len(report.results) - passed
-    click.echo(f"{passed} passed, {failed} failed ({len(report.test_files)} test files)")
-    if failed or not report.results:
         raise SystemExit(1)
 
 

@@ -140,6 +140,33 @@ def test_cases_metadata_applies_and_expected_keys_resolve_to_ids() -> None:
     ) == (case.metadata, case.expect.update, run_case(RULES, case).ok)
 
 
+def test_a_cases_own_metadata_stands_in_for_the_files() -> None:
+    """A case's `metadata:` (as `test --add-case` writes it) is the one it runs with and
+    resolves its expected keys by; the file's stays with the other cases."""
+    text = (
+        "metadata:\n"
+        "  custom_fields: [{id: cf_other, name: Segment, type: choices}]\n"
+        "tests:\n"
+        "  - name: own\n"
+        '    event: {action: updated, date_created: "2026-01-01T00:00:00Z", data: {value: 500}}\n'
+        "    expect: {update: {custom.Segment.add: Enterprise}}\n"
+        "    metadata:\n"
+        "      custom_fields:\n"
+        "        - {id: cf_seg, name: Segment, type: choices, accepts_multiple_values: true}\n"
+        "  - name: file's\n"
+        '    event: {action: updated, date_created: "2026-01-01T00:00:00Z", data: {value: 5}}\n'
+        "    expect: {no_update: true}\n"
+    )
+    own, files = load_cases(text, TEST_FILE)
+
+    assert (["cf_seg"], {"custom.cf_seg.add": "Enterprise"}, ["cf_other"]) == (
+        [f.id for f in own.metadata.custom_fields] if own.metadata else None,
+        own.expect.update,
+        [f.id for f in files.metadata.custom_fields] if files.metadata else None,
+    )
+    assert run_case(RULES, own).ok
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
@@ -172,7 +199,7 @@ def test_cases_metadata_applies_and_expected_keys_resolve_to_ids() -> None:
             [
                 "rules/x.test.yaml:1:9: a test case must be a mapping with keys name, event, "
                 "event_file,"
-                " expect; found 5"
+                " expect, metadata; found 5"
             ],
         ),
         (
@@ -180,7 +207,7 @@ def test_cases_metadata_applies_and_expected_keys_resolve_to_ids() -> None:
             [
                 "rules/x.test.yaml:2:5: a test case needs exactly one of event and event_file",
                 "rules/x.test.yaml:3:5: unknown key 'evnt'; did you mean 'event'? (expected one "
-                "of name, event, event_file, expect)",
+                "of name, event, event_file, expect, metadata)",
             ],
         ),
         (

@@ -27,7 +27,7 @@ from service.core.rules.model import CustomField, Metadata, Position, Status
 EventReader = Callable[[str], str]  # path relative to the test file -> the file's text
 
 FILE_KEYS = ["metadata", "tests"]
-CASE_KEYS = ["name", "event", "event_file", "expect"]
+CASE_KEYS = ["name", "event", "event_file", "expect", "metadata"]
 EVENT_KEYS = [
     "id", "object_type", "action", "object_id", "date_created", "date_updated",
     "changed_fields", "previous_data", "data", "api_key_id", "user_id", "lead_id", "request_id",
@@ -117,10 +117,12 @@ class CaseParser:
         events = [self._event(fields["event"][1])] if "event" in fields else []
         if "event_file" in fields:
             events.append(self._event_file(fields["event_file"][1]))
-        expect = self._expect(fields["expect"][1]) if "expect" in fields else None
+        # A case's own metadata (as `test --add-case` writes it) stands in for the file's.
+        metadata = self._metadata(fields["metadata"][1]) if "metadata" in fields else self.metadata
+        expect = self._expect(fields["expect"][1], metadata) if "expect" in fields else None
         if not complete or name is None or events[0] is None or expect is None:
             return None
-        return Case(name, events[0], expect, position(node, self.report.file), self.metadata)
+        return Case(name, events[0], expect, position(node, self.report.file), metadata)
 
     def _name(self, field: tuple[Node, Node] | None) -> str | None:
         if field is None:
@@ -169,7 +171,7 @@ class CaseParser:
             self.report.add(node, f"invalid event: {e}")
             return None
 
-    def _expect(self, node: Node) -> Expect | None:
+    def _expect(self, node: Node, metadata: Metadata | None) -> Expect | None:
         fields = self._mapping(node, EXPECT_KEYS, "expect")
         if fields is None:
             return None
@@ -188,14 +190,10 @@ class CaseParser:
                 )
                 return None
         names = {k: tuple(v) for k, v in values.items() if k in ("fired", "not_fired")}
-        updates = {k: self._ids(v) for k, v in values.items() if k in ("update", "dry_run_update")}
+        updates = {
+            k: _ids(v, metadata) for k, v in values.items() if k in ("update", "dry_run_update")
+        }
         return Expect(**{**values, **names, **updates})
-
-    def _ids(self, update: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Expected keys may name custom fields as written; compare them by id."""
-        if self.metadata is None:
-            return update
-        return {_key_by_id(key, self.metadata): value for key, value in update.items()}
 
     def _metadata(self, node: Node) -> Metadata | None:
         fields = self._mapping(node, METADATA_KEYS, "metadata")
@@ -256,6 +254,13 @@ def _is_bool(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _ids(update: Mapping[str, Any], metadata: Metadata | None) -> Mapping[str, Any]:
+    """Expected keys may name custom fields as written; compare them by id."""
+    if metadata is None:
+        return update
+    return {_key_by_id(key, metadata): value for key, value in update.items()}
 
 
 def _custom_field(record: dict[str, Any]) -> CustomField:
