@@ -74,6 +74,10 @@ class Backend:
     stopping: threading.Event  # cuts injected delays short when the fake stops
     admin: bool = True  # whether the API keys are an admin's (what the event log shows)
     listing: OpportunityListing = field(default_factory=OpportunityListing)
+    # Custom roles (GET role/<id>/) and the one the keys' user holds, if any (role id under
+    # "role_id"): Close's Roles API and /me/'s membership.
+    roles: dict[str, dict[str, Any]] = field(default_factory=dict)
+    membership_role: dict[str, str] = field(default_factory=dict)
 
 
 def create_app(backend: Backend) -> Flask:
@@ -219,7 +223,29 @@ def me() -> Response:
         first_name=first,
         last_name=last,
         organizations=organizations,
+        memberships=[_membership(_backend())],
     )
+
+
+def _membership(backend: Backend) -> dict[str, Any]:
+    """The user's membership as Close's /me/ example shows it: `role_id` is one of the
+    predefined roles (`admin`, `user`, ...) or a custom `role_` id (Memberships API)."""
+    predefined = "admin" if backend.admin else "user"
+    return {
+        "id": "memb_fake",
+        "organization_id": ORGANIZATION_ID,
+        "user_id": DEALKEEPER_USER_ID,
+        "role_id": backend.membership_role.get("role_id", predefined),
+        "permissions_granted": [],
+    }
+
+
+@api.get("/role/<role_id>/")
+def role(role_id: str) -> Response:
+    found = _backend().roles.get(role_id)
+    if found is None:
+        return _error("Empty query: Role matching query does not exist.", 404)
+    return jsonify(found)
 
 
 @api.get("/status/opportunity/")

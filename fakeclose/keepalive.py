@@ -14,6 +14,7 @@ import io
 import socket
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from contextlib import suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,6 +34,7 @@ class KeepAliveServer(ThreadingHTTPServer):
 
     def __init__(self, host: str, port: int, app: WSGIApp) -> None:
         self.app = app
+        self.clock_skew_sec = 0.0  # added to the time in every answer's Date header
         self._open: set[socket.socket] = set()
         self._open_lock = threading.Lock()
         super().__init__((host, port), KeepAliveHandler)
@@ -78,6 +80,12 @@ class KeepAliveHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # no access log: the fake records requests itself
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        # The `Date` header of every answer, off by the server's clock_skew_sec: a Close
+        # whose clock differs from the client's.
+        moment = time.time() if timestamp is None else timestamp
+        return super().date_time_string(moment + self.server.clock_skew_sec)
 
     def __getattr__(self, name: str) -> Any:
         # do_GET, do_PUT, ...: every method goes through the app, which answers 405 itself.

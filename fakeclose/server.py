@@ -70,6 +70,7 @@ class FakeClose:
         backend = Backend(
             self.store, self.traffic, self._api_keys, self._stopping, admin, self._listing
         )
+        self._backend = backend
         # HTTP/1.1 with keep-alive, as Close's API: clients' connection pools are used.
         self._server = KeepAliveServer(host, port, create_app(backend))
         self._thread: threading.Thread | None = None
@@ -130,6 +131,34 @@ class FakeClose:
         if moment is not None:
             moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
         self.store.fixed_now = moment
+
+    @property
+    def clock_skew_sec(self) -> float:
+        """Seconds the `Date` header of every answer is ahead of the real clock (negative:
+        behind): a Close whose clock differs from this machine's. The fake clock (`now`)
+        is not affected."""
+        return self._server.clock_skew_sec
+
+    @clock_skew_sec.setter
+    def clock_skew_sec(self, seconds: float) -> None:
+        self._server.clock_skew_sec = seconds
+
+    def give_custom_role(self, name: str, *, permissions: Sequence[str] = ()) -> str:
+        """The keys' user holds a new custom role (its `role_` id in /me/'s membership, the
+        role at GET role/<id>/, as Close's Roles API shows one); returns its id. Whether
+        the keys are an admin's is then up to `permissions` (`manage_organization`), though
+        the event log still follows `admin`."""
+        role_id = new_id("role")
+        self._backend.roles[role_id] = {
+            "id": role_id,
+            "name": name,
+            "editable": True,
+            "permissions": list(permissions),
+            "visibility_user_lcf_behavior": None,
+            "visibility_user_lcf_ids": None,
+        }
+        self._backend.membership_role["role_id"] = role_id
+        return role_id
 
     # -- seeding ---------------------------------------------------------------------------
 

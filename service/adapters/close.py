@@ -164,6 +164,8 @@ class CloseClient:
         }
         self.last_rate_limit: RateLimitInfo | None = None
         self.last_response_at: float | None = None
+        # The `date` header of that answer: Close's clock, for `dealkeeper doctor`.
+        self.last_date_header: str | None = None
         self.observer = observer
         self.throttle = throttle
 
@@ -318,6 +320,7 @@ class CloseClient:
             return None, exc
         self.last_rate_limit = parse_rate_limit(response.headers)
         self.last_response_at = self._clock()
+        self.last_date_header = response.headers.get("date")
         duration = time.perf_counter() - started
         wait = self._wait_sec(response) if response.status == 429 else None
         exchange = Exchange(

@@ -48,6 +48,27 @@ def iter_events(
         params["_cursor"] = str(cursor)
 
 
+def first_page(
+    client: JSONAPI,
+    *,
+    since: datetime,
+    until: datetime,
+    action: str = "updated",
+    object_type: str = "opportunity",
+) -> list[dict[str, Any]]:
+    """One page (at most 50, newest first) of the events updated in [since, until): enough
+    to see whether the log can be read that far back, and with what."""
+    params = {
+        "object_type": object_type,
+        "action": action,
+        "date_updated__gte": _close_time(since),
+        "date_updated__lt": _close_time(until),
+        "_limit": str(EVENT_LOG_PAGE_SIZE),
+    }
+    page = client.request_json("GET", "event/", params=params)
+    return [e for e in page.get("data") or () if isinstance(e, dict)]
+
+
 def read_events(
     client: JSONAPI,
     *,

@@ -14,6 +14,7 @@ import requests
 from service import __version__
 from service.commands import runner
 from service.commands.catchup import catch_up_command
+from service.commands.doctor import doctor
 from service.commands.failed import failed
 from service.commands.history import history
 from service.commands.ops import status, subscribe, subscription
@@ -166,6 +167,7 @@ cli.add_command(failed)
 cli.add_command(catch_up_command)
 cli.add_command(subscribe)
 cli.add_command(subscription)
+cli.add_command(doctor)
 cli.add_command(status)
 cli.add_command(sweep_command)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import logging
 import socket
+import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 
 import pytest
 
@@ -525,3 +527,20 @@ def test_client_put_found_taken_sends_nothing_again(
     after = client.update_opportunity(oppo["id"], body, tz_offset_hours=None)
 
     assert ([("PUT", body), ("GET", None)], 90) == (_list_edits(fake_close), after["confidence"])
+
+
+def test_client_keeps_the_date_header_of_the_last_answer(
+    fake_close: FakeClose, client: CloseClient
+) -> None:
+    """The last answer's Date header (Close's clock, for `dealkeeper doctor`) is kept, a
+    refused answer's too."""
+    fake_close.clock_skew_sec = 7200
+    client.get_me()
+    kept = client.last_date_header
+    fake_close.fail_next(1, status=404, path_prefix="me/")
+    with pytest.raises(CloseNotFoundError):
+        client.get_me()
+
+    for header in (kept, client.last_date_header):
+        assert header is not None
+        assert 7190 < parsedate_to_datetime(header).timestamp() - time.time() < 7210

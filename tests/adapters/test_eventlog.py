@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from fakeclose import FakeClose
 from service.adapters.close import CloseClient
-from service.adapters.eventlog import iter_events, read_events
+from service.adapters.eventlog import first_page, iter_events, read_events
 from tests.adapters.conftest import API_KEY
 
 
@@ -54,3 +54,19 @@ def test_eventlog_since_excludes_older_events(fake_close: FakeClose) -> None:
     events = read_events(client, since=start + timedelta(minutes=1), actions=["updated"])
 
     assert [2, 3] == [e["data"]["value"] for e in events]
+
+
+def test_eventlog_first_page_reads_one_window_in_one_request(fake_close: FakeClose) -> None:
+    """first_page asks once for the updates in [since, until): the events outside are not
+    listed, and no cursor is followed."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    oppo = fake_close.add_opportunity(value=0)
+    for hour in range(3):
+        fake_close.now = start + timedelta(hours=hour)
+        fake_close.user_update(oppo["id"], {"value": hour + 1})
+    client = CloseClient(API_KEY, base_url=fake_close.url)
+
+    events = first_page(client, since=start + timedelta(hours=1), until=start + timedelta(hours=2))
+
+    assert [2] == [e["data"]["value"] for e in events]
+    assert 1 == len(fake_close.requests_matching("GET", "event/"))

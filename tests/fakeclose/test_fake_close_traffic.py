@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from email.utils import parsedate_to_datetime
 
 import pytest
 import requests
@@ -259,3 +260,45 @@ def test_fake_counts_answers_by_method_and_status(fake: FakeClose, api: Api) -> 
     requests.get(fake.url + "me/", timeout=5)
 
     assert {("PUT", 200): 1, ("PUT", 429): 1, ("GET", 401): 1} == fake.answers
+
+
+@pytest.mark.parametrize(("admin", "role"), [(True, "admin"), (False, "user")])
+def test_fake_me_names_the_membership_role(admin: bool, role: str) -> None:
+    """GET me/ lists the user's membership of the organization with its predefined role, as
+    Close's example does: `admin` for an admin's key, `user` otherwise."""
+    with FakeClose(admin=admin) as fake:
+        me = Api(fake).get("me/").json()
+    [membership] = me["memberships"]
+    assert ("orga_fake", me["id"], role) == (
+        membership["organization_id"],
+        membership["user_id"],
+        membership["role_id"],
+    )
+
+
+@pytest.mark.parametrize("skew_sec", [0.0, 3600.0, -600.0])
+def test_fake_date_header_follows_the_skew(fake: FakeClose, api: Api, skew_sec: float) -> None:
+    """Every answer's Date header is the real time moved by clock_skew_sec (whole seconds, so
+    within a second and a bit, generous for a loaded machine), refused answers too."""
+    fake.clock_skew_sec = skew_sec
+    before = time.time()
+    answers = [api.get("me/"), requests.get(fake.url + "me/", timeout=5)]
+    after = time.time()
+    for answer in answers:
+        moment = parsedate_to_datetime(answer.headers["date"]).timestamp() - skew_sec
+        assert before - 2 <= moment <= after + 1
+
+
+def test_fake_custom_role_in_me_and_at_role(fake: FakeClose, api: Api) -> None:
+    """A custom role given to the keys' user is /me/'s role_id and is served at role/<id>/
+    with its permissions; an unknown role id is 404."""
+    role_id = fake.give_custom_role("Ops", permissions=["export", "manage_organization"])
+
+    [membership] = api.get("me/").json()["memberships"]
+    role = api.get(f"role/{role_id}/").json()
+    assert (role_id, "Ops", ["export", "manage_organization"]) == (
+        membership["role_id"],
+        role["name"],
+        role["permissions"],
+    )
+    assert 404 == api.get("role/role_nothere/").status_code
