@@ -3,8 +3,8 @@
     dealkeeper doctor [--json] [--url URL] [--write-probe OPPORTUNITY_ID]
 
 Asks Close (with CLOSE_API_KEY) and Redis what each check needs, hands the answers to the
-pure judges (service/core/diagnosis.py, service/core/deliverychecks.py) and prints one line
-per check (service/core/doctor.py). Read-only unless --write-probe names a deal.
+pure judges (service/core/doctor/diagnosis.py, service/core/doctor/delivery.py) and prints one line
+per check (service/core/doctor/results.py). Read-only unless --write-probe names a deal.
 """
 
 from __future__ import annotations
@@ -33,9 +33,8 @@ from service.config.errors import (
     InvalidRulesError,
 )
 from service.config.settings import Settings
-from service.core import deliverychecks as delivery
-from service.core import diagnosis
-from service.core.doctor import (
+from service.core.doctor import delivery, diagnosis
+from service.core.doctor.results import (
     Check,
     all_passed,
     failed,

@@ -1,4 +1,4 @@
-"""`dealkeeper doctor`'s pure judges and its output (service/core/doctor.py, diagnosis.py,
+"""`dealkeeper doctor`'s pure judges and its output (service/core/doctor/results.py, diagnosis.py,
 deliverychecks.py): the cases the fake Close does not play."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from service.config.errors import Problem
-from service.core.deliverychecks import probe_check, rules_check, subscription_check
-from service.core.diagnosis import (
+from service.core.doctor.delivery import probe_check, rules_check, subscription_check
+from service.core.doctor.diagnosis import (
     Answer,
     admin_check,
     clock_check,
@@ -19,7 +19,7 @@ from service.core.diagnosis import (
     rate_limit_check,
     server_time_sec,
 )
-from service.core.doctor import failed, in_order, passed, render_text, to_json
+from service.core.doctor.results import failed, in_order, passed, render_text, to_json
 from service.core.retry import RateLimitInfo
 from service.core.rules.model import RuleSet
 

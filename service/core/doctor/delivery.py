@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from service.config.errors import Problem
-from service.core.doctor import Check, failed, passed
+from service.core.doctor.results import Check, failed, passed
 from service.core.events import EnvelopeError, event_from_dict
 from service.core.rules.model import RuleSet
 

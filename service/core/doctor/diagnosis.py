@@ -1,8 +1,8 @@
 """`dealkeeper doctor`'s judgments of the key, the clock and the rate limits, pure.
 
-What Close answered comes in as data; each function returns one Check (service/core/doctor.py)
+What Close answered comes in as data; each function returns one Check (results.py)
 saying what holds, or what is wrong and what to do next. The subscription, the event log and
-the write probe are judged in service/core/deliverychecks.py.
+the write probe are judged in service/core/doctor/delivery.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from service.config import defaults
-from service.core.doctor import Check, failed, passed
+from service.core.doctor.results import Check, failed, passed
 from service.core.retry import RateLimitInfo
 
 KEYS_PAGE = "Close > Settings > Developer > API Keys"

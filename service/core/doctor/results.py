@@ -1,7 +1,7 @@
 """What `dealkeeper doctor` shows: one result per check, lines for people, JSON for scripts.
 
 Pure: service/commands/doctor.py asks Close and Redis and judges what it found with
-service/core/diagnosis.py; this module only holds the results and prints them.
+service/core/doctor/diagnosis.py; this module only holds the results and prints them.
 """
 
 from __future__ import annotations
