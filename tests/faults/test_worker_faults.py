@@ -109,7 +109,7 @@ def test_a_worker_stops_promptly_on_sigterm_while_redis_is_away(cluster: Cluster
     """Stopping must not wait for Redis: Heroku kills a dyno 30 s after SIGTERM."""
     cluster.start(workers=1)
     cluster.redis_server.stop()
-    time.sleep(1.0)  # the worker has noticed
+    wait_for(lambda: _noticed_redis_away(cluster), what="the worker to notice Redis is away")
     started = time.monotonic()
     cluster.workers[0].send_signal(signal.SIGTERM)
     code = cluster.workers[0].wait(timeout=30)
@@ -143,6 +143,11 @@ def test_a_killed_workers_event_is_applied_within_seconds(cluster: Cluster) -> N
     assert recovered < 45, f"applied {recovered:.1f}s after the kill"
     assert_stamped(cluster, [oppo_id])
     assert {oppo_id: 1} == writes_per_opportunity(cluster)
+
+
+def _noticed_redis_away(cluster: Cluster) -> bool:
+    log = (cluster.folder / "worker0.log").read_text()
+    return "redis_unavailable" in log or "could not connect to Redis" in log
 
 
 def _stamped(cluster: Cluster, oppo_id: str) -> bool:

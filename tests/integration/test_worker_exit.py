@@ -22,6 +22,7 @@ import redis
 from rq import Worker
 
 from service.adapters.queue import make_queue
+from service.adapters.steadyworker import SteadyWorker
 from tests.cluster import REPO
 from tests.waiting import wait_for
 
@@ -103,3 +104,26 @@ def test_a_worker_exits_soon_after_sigterm(
         times.append(_exit_time(worker, time.monotonic()))
         assert times[-1] < EXIT_LIMIT_SEC, f"exits so far: {_rounded(times)}"
         assert worker.returncode in (0, -signal.SIGTERM)
+
+
+def test_a_sigterm_during_the_teardown_does_not_fail_the_exit(redis_url: str) -> None:
+    """The platform's SIGTERM may land while the worker already tears down; RQ's handler
+    then raised StopRequested from inside the teardown, and the process exited with 1."""
+    signalled: list[bool] = []
+
+    class SignalledWhileTearingDown(SteadyWorker):
+        def unsubscribe(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)  # handled before kill returns, in CPython
+            signalled.append(True)
+            super().unsubscribe()
+
+    connection = redis.Redis.from_url(redis_url)
+    before = signal.getsignal(signal.SIGTERM)
+    try:
+        worker = SignalledWhileTearingDown([make_queue(connection)], connection=connection)
+        worked = worker.work(burst=True, with_scheduler=False)
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        connection.close()
+
+    assert (False, [True]) == (worked, signalled)
