@@ -55,8 +55,11 @@ def run(args: list[str], environment: dict[str, str]) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def won_event(fake: FakeClose, *, value: int = 500000, hours_ago: float = 0) -> dict[str, Any]:
-    """A person moves a deal full of personal data to Won; returns the event."""
+def won_event(
+    fake: FakeClose, *, value: int = 500000, hours_ago: float = 0, **also: Any
+) -> dict[str, Any]:
+    """A person moves a deal full of personal data to Won (and writes `also`); returns the
+    event."""
     oppo = fake.add_opportunity(
         value=value,
         confidence=50,
@@ -66,7 +69,7 @@ def won_event(fake: FakeClose, *, value: int = 500000, hours_ago: float = 0) -> 
         **{"custom.Buying notes": DESCRIPTION, "custom.Segment": ["SMB"]},
     )
     fake.now = datetime.now(UTC) - timedelta(hours=hours_ago)
-    event = fake.user_update(oppo["id"], {"status_id": fake.status_id("Won")})
+    event = fake.user_update(oppo["id"], {"status_id": fake.status_id("Won"), **also})
     fake.now = None
     assert event is not None
     return event
@@ -156,8 +159,11 @@ def test_expect_pins_what_the_user_says(
     organization: FakeClose, rules: Path, expect: str, code: int, shown: str
 ) -> None:
     """--expect replaces today's plan as the expectation; a case it makes fail is written
-    and reported as failing (exit 1), as `dealkeeper test` will."""
-    event = won_event(organization)
+    and reported as failing (exit 1), as `dealkeeper test` will. The deal's date_won is a
+    past day, so stamp-date-won always writes one. Left to the fake, date_won is UTC's
+    today, which is New York's too except from 00:00 to 05:00 UTC: the update then had no
+    date_won, and the test passed only in those hours."""
+    event = won_event(organization, date_won="2020-01-02")
     args = ["test", str(rules), "--add-case", event["id"], "--to", str(rules / "pinned.test.yaml")]
 
     status, output = run([*args, "--expect", expect], env(organization))
