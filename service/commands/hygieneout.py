@@ -67,7 +67,7 @@ def as_csv(counts: Sequence[CheckCount]) -> str:
 
 def as_table(counts: Sequence[CheckCount], *, computed_at: datetime) -> list[str]:
     """Per check: the total failing and the value at stake, then per rep and per pipeline."""
-    lines = [f"deal-hygiene report, computed {computed_at.isoformat()} (values in cents)"]
+    lines = [f"deal-hygiene report, computed {computed_at.isoformat()} (value: cents / 100)"]
     if not counts:
         lines.append("no sweep rules or report checks: add a report: section (docs/rules.md)")
     for count in counts:

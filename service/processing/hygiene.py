@@ -63,8 +63,12 @@ def count(
 ) -> CheckCount:
     """List the check's deals at `moment` and count those that fail it."""
     counted = CheckCount(check.rule.name, check.kind, check.description)
+    seen: set[Any] = set()
 
     def observe(deal: Mapping[str, Any], plan: Plan) -> None:
+        if deal.get("id") in seen:  # paging may list a deal twice (sweeps/paging.py)
+            return
+        seen.add(deal.get("id"))
         counted.add(JudgedDeal.of(deal, fails=_fails(check, plan)))
 
     sweeper = Sweeper(
