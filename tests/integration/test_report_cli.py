@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 from click.testing import CliRunner, Result
 
 from fakeclose import FakeClose
@@ -202,3 +203,20 @@ def test_report_says_what_to_do_when_close_cannot_be_read(
     assert 1 == result.exit_code
     assert "cannot read Close's opportunities for the report" in result.output
     assert "api_wrong" not in result.output  # the key is never shown
+
+
+def test_report_with_redis_keeps_the_workers_shared_rate_limit(
+    env: dict[str, str], deals: list[Deal], fake_close: FakeClose, redis_url: str,
+    redis_client: redis.Redis,
+) -> None:  # fmt: skip
+    """With REDIS_URL every request of the report takes a slot of the pacer the workers
+    share (adapters/ratelimit.py), so a report never pushes a worker's write into a 429."""
+    result = run({**env, "REDIS_URL": redis_url}, "--json")
+
+    assert 0 == result.exit_code, result.output
+    slots = sum(
+        int(redis_client.hget(key, "seq") or 0)
+        for key in redis_client.scan_iter()
+        if redis_client.type(key) == b"hash"
+    )
+    assert len(fake_close.requests) == slots > 0
