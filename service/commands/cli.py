@@ -19,6 +19,7 @@ from service.commands.failed import failed
 from service.commands.history import history
 from service.commands.ops import status, subscribe, subscription
 from service.commands.replay import backtest, explain
+from service.commands.report import report
 from service.commands.rules import schema, validate
 from service.commands.ruletests import test_rules
 from service.commands.sweep import sweep_command
@@ -170,6 +171,7 @@ cli.add_command(subscription)
 cli.add_command(doctor)
 cli.add_command(status)
 cli.add_command(sweep_command)
+cli.add_command(report)
 
 
 def main() -> None:

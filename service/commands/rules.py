@@ -91,7 +91,9 @@ def validate(path: str | None, online: bool, strict: bool) -> None:
     checked = " and checked against Close" if online else ""
     noted = f"; {len(warnings)} warnings" if warnings else ""
     files = len(ruleset.files)
-    click.echo(f"ok: {len(ruleset.rules)} rules in {files} files ({target}){checked}{noted}")
+    checks = f" and {len(ruleset.checks)} report checks" if ruleset.checks else ""
+    counted = f"{len(ruleset.rules)} rules{checks}"
+    click.echo(f"ok: {counted} in {files} files ({target}){checked}{noted}")
     if warnings and strict:
         raise SystemExit(1)
 

@@ -307,23 +307,24 @@ def test_loader_flags_enabled_and_dry_run() -> None:
         ),
         (
             "",
-            "rules/x.yaml:1:1: a rules file must be a mapping with keys timezone, rules; found an "
-            "empty file",
+            "rules/x.yaml:1:1: a rules file must be a mapping with keys timezone, rules, report;"
+            " found an empty file",
         ),
         (
             "- a\n",
-            "rules/x.yaml:1:1: a rules file must be a mapping with keys timezone, rules; found a "
-            "list",
+            "rules/x.yaml:1:1: a rules file must be a mapping with keys timezone, rules, report;"
+            " found a list",
         ),
         (
             "timezone: UTC\n",
-            "rules/x.yaml:1:1: a rules file needs the key 'rules' (a list of rules); it is missing",
+            "rules/x.yaml:1:1: a rules file needs the key 'rules' (a list of rules) or 'report';"
+            " it is missing",
         ),
         ("rules: {}\n", "rules/x.yaml:1:8: rules must be a list of rules; found an empty mapping"),
         (
             "rules: []\nrule: []\n",
             "rules/x.yaml:2:1: unknown key 'rule'; did you mean 'rules'? (expected one of "
-            "timezone, rules)",
+            "timezone, rules, report)",
         ),
         (
             "rules: [5]\n",
@@ -388,9 +389,9 @@ def test_loader_checks_a_node_repeated_by_aliases_once() -> None:
     levels = ["a0: &a0 [x, x]"] + [f"a{n}: &a{n} [*a{n - 1}, *a{n - 1}]" for n in range(1, 41)]
     text = "rules: []\nx:\n" + "".join(f"  {level}\n" for level in levels)
 
-    assert ["rules/x.yaml:2:1: unknown key 'x'; expected one of timezone, rules"] == problems_of(
-        text
-    )
+    assert [
+        "rules/x.yaml:2:1: unknown key 'x'; expected one of timezone, rules, report"
+    ] == problems_of(text)
 
 
 def test_loader_aliases_that_repeat_a_node_elsewhere_are_read() -> None:

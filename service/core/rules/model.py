@@ -148,12 +148,29 @@ class Rule:
 
 
 @dataclass(frozen=True)
+class ReportCheck:
+    """One check of a `report:` section: the deals its find lists and its `if` holds for
+    fail it. It only counts: it has no `then`, and nothing ever writes for it."""
+
+    name: str
+    filters: tuple[FindFilter, ...]  # find: Close's list endpoint applies them
+    rule: Rule  # find's tests and `if` as a rule with no actions, judged as a sweep judges
+    description: str = ""
+
+    @property
+    def position(self) -> Position:
+        """Where the check was written."""
+        return self.rule.position
+
+
+@dataclass(frozen=True)
 class RuleSet:
     """Every rule in force, in evaluation order (files by name, rules in file order)."""
 
     rules: tuple[Rule, ...] = ()
     files: tuple[str, ...] = ()
     digest: str = ""  # short sha256 of the sources: tells which rules are in force
+    checks: tuple[ReportCheck, ...] = ()  # the report: sections' checks, in file order
     # make_plan's compiled form of the rules (program.py), made once: a cache, not part of
     # the rule set's value, so left out of equality, hashing and repr.
     compiled: Any = field(default=None, init=False, repr=False, compare=False, hash=False)

@@ -152,7 +152,27 @@ TOP_LEVEL_KEYS: Mapping[str, KeySpec] = {
     k.name: k
     for k in (
         KeySpec("timezone", "IANA time zone for every date in this file.", DEFAULT_TIMEZONE),
-        KeySpec("rules", "The rules of this file, evaluated in order.", required=True),
+        KeySpec("rules", "The rules of this file, evaluated in order (or a report: section)."),
+        KeySpec(
+            "report",
+            "Checks `dealkeeper report` counts failing open deals for: name, find and if, no then.",
+        ),
+    )
+}
+
+REPORT_CHECK_KEYS: Mapping[str, KeySpec] = {
+    k.name: k
+    for k in (
+        KeySpec("name", "Unique name of the check across all rules and checks.", required=True),
+        KeySpec("description", "What the check is for, in a sentence.", ""),
+        KeySpec("timezone", "IANA time zone of this check's dates; overrides the file's.", None),
+        KeySpec(
+            "find",
+            "The filters Close applies to list the deals checked, as a sweep rule's find, e.g."
+            " {status_type: active}.",
+            required=True,
+        ),
+        KeySpec("if", "Conditions a deal fails the check on; absent means every deal listed."),
     )
 }
 

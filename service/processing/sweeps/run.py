@@ -19,6 +19,7 @@ from service.adapters.close import JSONAPI
 from service.core.events import Event, swept_event
 from service.core.rules import Metadata, Plan, Rule, RuleSet, make_plan
 from service.core.rules.language.find import find_params
+from service.core.rules.model import FindFilter
 from service.processing.sweeps.activity import status_changed_at
 from service.processing.sweeps.fields import (
     fields_param,
@@ -32,6 +33,7 @@ OPPORTUNITIES_PATH = "opportunity/"
 SAMPLE_SIZE = 5
 
 Enqueue = Callable[[Event], bool]  # queue the event's job; False: it was queued before
+Observe = Callable[[Mapping[str, Any], Plan], None]  # each listed deal and its plan
 
 
 @dataclass
@@ -46,15 +48,20 @@ class Sweeper:
     metadata: Metadata | None
     enqueue: Enqueue | None = None
     page_limit: int = PAGE_LIMIT
+    # The report's use: a report check's find (its rule has no sweep), the fields it
+    # groups by, and a look at every judged deal.
+    find: tuple[FindFilter, ...] | None = None
+    extra_fields: tuple[str, ...] = ()
+    observe: Observe | None = None
     filters: dict[str, str] = field(init=False)
     fields: str | None = field(init=False)
 
     def __post_init__(self) -> None:
-        if self.rule.sweep is None:
-            raise ValueError(f"rule {self.rule.name!r} is not a sweep rule")
-        tz = self.rule.timezone
-        self.filters = find_params(self.rule.sweep.filters, moment=self.moment, tz=tz)
+        find = self.find if self.find is not None else _find_of(self.rule)
+        self.filters = find_params(find, moment=self.moment, tz=self.rule.timezone)
         self.fields = fields_param(self.rule)
+        if self.fields is not None and self.extra_fields:
+            self.fields = ",".join(dict.fromkeys((*self.fields.split(","), *self.extra_fields)))
 
     def step(self, progress: Progress) -> Progress:
         """List the next page and queue what it calls for; the progress after it."""
@@ -82,14 +89,16 @@ class Sweeper:
     def _take(self, item: Mapping[str, Any], tally: Tally) -> None:
         tally.listed += 1
         event, plan = self.judge(item)
+        if self.observe is not None:
+            self.observe(item, plan)
         tally.unresolved.extend(n for n in plan.unresolved if n not in tally.unresolved)
         if self.rule.name not in plan.fired:
             return
         tally.matched += 1
-        update = plan.update or plan.dry_run_update
-        if not update:
+        if not would_change(plan, self.rule):
             tally.already_correct += 1
             return
+        update = plan.update or plan.dry_run_update
         tally.to_update += 1
         if len(tally.planned) < SAMPLE_SIZE:
             tally.planned.append(PlannedUpdate.of(event, dict(update)))
@@ -123,6 +132,18 @@ def run_sweep(
         progress = sweeper.step(progress)
         on_page(progress)
     return progress
+
+
+def would_change(plan: Plan, rule: Rule) -> bool:
+    """True when the rule fired and its update (sent, or logged in dry run) changes the deal:
+    what a sweep queues a job for."""
+    return rule.name in plan.fired and bool(plan.update or plan.dry_run_update)
+
+
+def _find_of(rule: Rule) -> tuple[FindFilter, ...]:
+    if rule.sweep is None:
+        raise ValueError(f"rule {rule.name!r} is not a sweep rule")
+    return rule.sweep.filters
 
 
 def _objects(data: Any) -> list[Mapping[str, Any]]:

@@ -19,6 +19,7 @@ from service.config.errors import InvalidRulesError, Problem
 from service.core.rules import spec
 from service.core.rules.evaluation.dates import is_known_timezone, known_timezones
 from service.core.rules.evaluation.program import compiled_rules
+from service.core.rules.language.checks import parse_report
 from service.core.rules.language.clauses import parse_actions, parse_conditions
 from service.core.rules.language.find import find_conditions
 from service.core.rules.language.sweeps import (
@@ -37,7 +38,7 @@ from service.core.rules.language.yamlnodes import (
     position,
     scalar_value,
 )
-from service.core.rules.model import AllOf, Position, Rule, RuleSet, Sweep
+from service.core.rules.model import AllOf, Position, ReportCheck, Rule, RuleSet, Sweep
 from service.core.rules.suggest import closest_zone, unknown
 
 RULE_SUFFIXES = (".yaml", ".yml")
@@ -55,15 +56,19 @@ def load_rule_sources(sources: Sequence[tuple[str, str]]) -> RuleSet:
     """The rules of several (file, text) pairs, in the given order, names unique across all."""
     problems: list[Problem] = []
     rules: list[Rule] = []
+    checks: list[ReportCheck] = []
     for file, text in sources:
         report = Report(file)
-        rules.extend(parse_rule_file(text, report))
+        rules.extend(parse_rule_file(text, report, checks=checks))
         problems.extend(report.problems)
-    problems.extend(_duplicate_names(rules))
+    problems.extend(_duplicate_names(rules, checks))
     if problems:
         raise InvalidRulesError(problems)
     ruleset = RuleSet(
-        rules=tuple(rules), files=tuple(f for f, _ in sources), digest=digest_sources(sources)
+        rules=tuple(rules),
+        files=tuple(f for f, _ in sources),
+        digest=digest_sources(sources),
+        checks=tuple(checks),
     )
     compiled_rules(ruleset)  # now, so that no event waits for it
     return ruleset
@@ -120,8 +125,11 @@ def digest_sources(sources: Sequence[tuple[str, str]]) -> str:
     return hashed.hexdigest()[:12]
 
 
-def parse_rule_file(text: str, report: Report) -> list[Rule]:
-    """The rules of one file's text; mistakes go to `report`."""
+def parse_rule_file(
+    text: str, report: Report, *, checks: list[ReportCheck] | None = None
+) -> list[Rule]:
+    """The rules of one file's text; its report checks go to `checks`, mistakes to
+    `report`."""
     root = compose(text, report)
     keys = ", ".join(spec.TOP_LEVEL_KEYS)
     if root is None:
@@ -135,8 +143,14 @@ def parse_rule_file(text: str, report: Report) -> list[Rule]:
         return []
     fields = keyed(root, list(spec.TOP_LEVEL_KEYS), report)
     timezone = _timezone(fields.get("timezone"), spec.DEFAULT_TIMEZONE, report)
+    if "report" in fields:
+        found = parse_report(fields["report"][1], timezone, report, text=_text, zone=_timezone)
+        if checks is not None:
+            checks.extend(found)
     if "rules" not in fields:
-        report.add(root, "a rules file needs the key 'rules' (a list of rules); it is missing")
+        if "report" not in fields:
+            needs = "a rules file needs the key 'rules' (a list of rules) or 'report'"
+            report.add(root, f"{needs}; it is missing")
         return []
     rules_node = fields["rules"][1]
     if not isinstance(rules_node, SequenceNode):
@@ -258,13 +272,17 @@ def _trigger(node: Node, report: Report) -> str | None:
     return str(node.value)
 
 
-def _duplicate_names(rules: list[Rule]) -> list[Problem]:
+def _duplicate_names(rules: list[Rule], checks: list[ReportCheck]) -> list[Problem]:
+    """Names are unique across rules and report checks: the report lists both by name."""
     first: dict[str, Position] = {}
     problems = []
-    for rule in rules:
+    named = [*((r, "rule") for r in rules), *((c.rule, "report check") for c in checks)]
+    for rule, kind in named:
         seen = first.setdefault(rule.name, rule.position)
         if seen is not rule.position:
             where = rule.position
-            message = f"duplicate rule name '{rule.name}'; first defined at {seen.file}:{seen.line}"
+            message = (
+                f"duplicate {kind} name '{rule.name}'; first defined at {seen.file}:{seen.line}"
+            )
             problems.append(Problem(where.file, where.line, where.column, message))
     return problems

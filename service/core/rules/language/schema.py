@@ -17,6 +17,7 @@ from service.core.rules.spec import (
     FIND_FILTERS,
     OPERATORS,
     OPPORTUNITY_FIELDS,
+    REPORT_CHECK_KEYS,
     RULE_KEYS,
     TOP_LEVEL_KEYS,
     TRIGGERS,
@@ -37,11 +38,14 @@ def json_schema() -> dict[str, Any]:
         "title": "dealkeeper rules file",
         "type": "object",
         "additionalProperties": False,
-        "required": _required(TOP_LEVEL_KEYS),
+        "anyOf": [{"required": ["rules"]}, {"required": ["report"]}],
         "properties": {
             "timezone": _described(TOP_LEVEL_KEYS["timezone"], {"type": "string"}),
             "rules": _described(
                 TOP_LEVEL_KEYS["rules"], {"type": "array", "items": {"$ref": "#/$defs/rule"}}
+            ),
+            "report": _described(
+                TOP_LEVEL_KEYS["report"], {"type": "array", "items": {"$ref": "#/$defs/check"}}
             ),
         },
         "$defs": _definitions(),
@@ -52,6 +56,7 @@ def _definitions() -> dict[str, Any]:
     scalar = {"type": ["string", "number", "boolean", "null"]}
     return {
         "rule": _rule_schema(),
+        "check": _check_schema(),
         "trigger": {"enum": list(TRIGGERS), "description": "An event name."},
         "triggers": {
             "oneOf": [
@@ -101,6 +106,24 @@ def _rule_schema() -> dict[str, Any]:
             "schedule": {"not": {"anyOf": [{"required": ["trigger"]}, {"required": ["on"]}]}}
         },
         "properties": {name: _described(RULE_KEYS[name], s) for name, s in value_schemas.items()},
+    }
+
+
+def _check_schema() -> dict[str, Any]:
+    value_schemas: dict[str, Any] = {
+        "name": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "timezone": {"type": "string"},
+        "find": {"$ref": "#/$defs/find"},
+        "if": {"$ref": "#/$defs/conditions"},
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,  # no then: a check only counts
+        "required": _required(REPORT_CHECK_KEYS),
+        "properties": {
+            name: _described(REPORT_CHECK_KEYS[name], s) for name, s in value_schemas.items()
+        },
     }
 
 

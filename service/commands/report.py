@@ -1,0 +1,102 @@
+"""`dealkeeper report [PATH] [--json|--csv]`: the deal-hygiene report, now, from Close.
+
+For every enabled sweep rule (the deals it would change) and every check of the rules'
+`report:` sections (the deals its find and if hold for): how many deals fail it, with the
+value at stake, per owner and per pipeline. Deals are listed and judged as a sweep run
+does (service/processing/hygiene.py), reading only: nothing is queued or written.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import click
+
+from service.adapters.close import CloseClient
+from service.adapters.metadata import fetch_metadata
+from service.adapters.queue import connect
+from service.adapters.ratelimit import SharedRateLimiter
+from service.commands import hygieneout
+from service.commands.rules import CLI_MAX_INLINE_WAIT_SEC, load_or_exit, rules_path
+from service.config.errors import CloseRateLimitedError, DealkeeperError
+from service.config.settings import Settings
+from service.processing.hygiene import count, report_checks
+from service.processing.sweeps.progress import Progress
+from service.processing.sweeps.run import Sweeper, run_sweep
+
+
+@click.command("report")
+@click.argument("path", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--csv", "as_csv", is_flag=True, help="Print one CSV row per check, owner and pipeline."
+)
+def report(path: str | None, as_json: bool, as_csv: bool) -> None:
+    """The deal-hygiene report: for every sweep rule and every check of a report: section
+    in PATH (a rules file or folder; default DEALKEEPER_RULES), the deals that fail it now,
+    with their value, per owner and per pipeline. Reads Close, writes nothing.
+    """
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    ruleset = load_or_exit(rules_path(path))
+    settings = Settings.from_env()
+    moment = datetime.now(UTC).replace(microsecond=0)
+    with _client(settings) as client:
+        try:
+            metadata = fetch_metadata(client)
+            counts = [
+                count(c, client=client, metadata=metadata, moment=moment, listing=_listing)
+                for c in report_checks(ruleset)
+            ]
+        except DealkeeperError as error:
+            raise click.ClickException(_unreadable(error)) from error
+    if as_json:
+        click.echo(hygieneout.as_json(counts, computed_at=moment, digest=ruleset.digest))
+    elif as_csv:
+        click.echo(hygieneout.as_csv(counts), nl=False)
+    else:
+        for line in hygieneout.as_table(counts, computed_at=moment):
+            click.echo(line)
+
+
+def _client(settings: Settings) -> CloseClient:
+    """A client for CLOSE_API_KEY; with REDIS_URL set it keeps the workers' shared pace, so
+    the report's listing never pushes a worker's write into a 429."""
+    if not settings.close_api_key:
+        raise click.UsageError("report needs CLOSE_API_KEY (a key of your Close organization)")
+    throttle = None
+    if settings.redis_client_url:
+        throttle = SharedRateLimiter(
+            connect(settings.redis_client_url, role="cli"),
+            rate_per_sec=settings.tuning.close_rate_limit_per_sec,
+            max_inline_wait_sec=CLI_MAX_INLINE_WAIT_SEC,
+        )
+    return CloseClient.from_settings(
+        settings, max_inline_wait_sec=CLI_MAX_INLINE_WAIT_SEC, throttle=throttle
+    )
+
+
+def _listing(sweeper: Sweeper) -> Progress:
+    """Every page; a long rate-limit wait is waited out here, where a person can afford it."""
+    reached = [Progress()]
+
+    def seen(progress: Progress) -> None:
+        reached[0] = progress
+
+    while not reached[0].done:
+        try:
+            run_sweep(sweeper, reached[0], on_page=seen)
+        except CloseRateLimitedError as error:
+            time.sleep(min(error.retry_after_sec, CLI_MAX_INLINE_WAIT_SEC))
+    return reached[0]
+
+
+def _unreadable(error: DealkeeperError) -> str:
+    return (
+        f"cannot read Close's opportunities for the report: {error}. Check CLOSE_API_KEY and"
+        " CLOSE_API_URL (`dealkeeper doctor` tells which is wrong), then run it again"
+    )
+
+
+__all__ = ["report"]
