@@ -31,21 +31,23 @@ class UnknownFieldsWatch:
 
     def __init__(self, connection: redis.Redis) -> None:
         self._connection = connection
-        self._checked: tuple[str, int] | None = None  # (rules digest, id of the metadata)
+        # The rules digest and the metadata last checked. The metadata object itself, held:
+        # its id() could be reused by the next one once it is freed, and that change missed.
+        self._checked: tuple[str, Metadata] | None = None
 
     def check(self, ruleset: RuleSet, metadata: Metadata | None) -> None:
         """Record what the rules use that `metadata` lacks, once per rules or metadata."""
         if metadata is None:
             return  # offline: names are taken as written, nothing to check them against
-        seen = (ruleset.digest, id(metadata))
-        if seen == self._checked:
+        last = self._checked
+        if last is not None and last[0] == ruleset.digest and last[1] is metadata:
             return
         found = unknown_fields(ruleset, metadata)
         text = json.dumps([entry.to_dict() for entry in found], sort_keys=True)
         replaced = self._connection.set(
             UNKNOWN_FIELDS_KEY, text, ex=UNKNOWN_FIELDS_TTL_SEC, get=True
         )
-        self._checked = seen
+        self._checked = (ruleset.digest, metadata)
         before = _decoded(replaced if isinstance(replaced, bytes | str) else None)
         if before != found:
             _say(found, before=before)
