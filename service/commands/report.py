@@ -8,7 +8,7 @@ does (service/processing/hygiene.py), reading only: nothing is queued or written
 
 from __future__ import annotations
 
-import time
+import sys
 from datetime import UTC, datetime
 
 import click
@@ -18,12 +18,13 @@ from service.adapters.metadata import fetch_metadata
 from service.adapters.queue import connect
 from service.adapters.ratelimit import SharedRateLimiter
 from service.commands import hygieneout
-from service.commands.rules import CLI_MAX_INLINE_WAIT_SEC, load_or_exit, rules_path
-from service.config.errors import CloseRateLimitedError, DealkeeperError
+from service.commands.rules import CLI_MAX_INLINE_WAIT_SEC, close_client, load_or_exit, rules_path
+from service.commands.sweep import list_every_page
+from service.config.errors import DealkeeperError
 from service.config.settings import Settings
 from service.processing.hygiene import count, report_checks
 from service.processing.sweeps.progress import Progress
-from service.processing.sweeps.run import Sweeper, run_sweep
+from service.processing.sweeps.run import Sweeper
 
 
 @click.command("report")
@@ -63,33 +64,19 @@ def report(path: str | None, as_json: bool, as_csv: bool) -> None:
 def _client(settings: Settings) -> CloseClient:
     """A client for CLOSE_API_KEY; with REDIS_URL set it keeps the workers' shared pace, so
     the report's listing never pushes a worker's write into a 429."""
-    if not settings.close_api_key:
-        raise click.UsageError("report needs CLOSE_API_KEY (a key of your Close organization)")
     throttle = None
-    if settings.redis_client_url:
+    if settings.close_api_key and settings.redis_client_url:
         throttle = SharedRateLimiter(
             connect(settings.redis_client_url, role="cli"),
             rate_per_sec=settings.tuning.close_rate_limit_per_sec,
             max_inline_wait_sec=CLI_MAX_INLINE_WAIT_SEC,
         )
-    return CloseClient.from_settings(
-        settings, max_inline_wait_sec=CLI_MAX_INLINE_WAIT_SEC, throttle=throttle
-    )
+    return close_client(settings, needed_for="report", throttle=throttle)
 
 
 def _listing(sweeper: Sweeper) -> Progress:
-    """Every page; a long rate-limit wait is waited out here, where a person can afford it."""
-    reached = [Progress()]
-
-    def seen(progress: Progress) -> None:
-        reached[0] = progress
-
-    while not reached[0].done:
-        try:
-            run_sweep(sweeper, reached[0], on_page=seen)
-        except CloseRateLimitedError as error:
-            time.sleep(min(error.retry_after_sec, CLI_MAX_INLINE_WAIT_SEC))
-    return reached[0]
+    """Every page, as `dealkeeper sweep --dry-run` lists them (a bar on a terminal only)."""
+    return list_every_page(sweeper, stream=sys.stderr)
 
 
 def _unreadable(error: DealkeeperError) -> str:

@@ -14,7 +14,7 @@ import os
 
 import click
 
-from service.adapters.close import CloseClient
+from service.adapters.close import CloseClient, Throttle
 from service.adapters.metadata import fetch_metadata
 from service.authoring.interactions import RuleWarning, find_interactions
 from service.authoring.online import check_against_close
@@ -43,13 +43,18 @@ def load_or_exit(path: str) -> RuleSet:
         raise SystemExit(1) from None
 
 
-def close_client(settings: Settings, *, needed_for: str) -> CloseClient:
-    """A client for CLOSE_API_KEY that waits out rate limits; a clear error without a key."""
+def close_client(
+    settings: Settings, *, needed_for: str, throttle: Throttle | None = None
+) -> CloseClient:
+    """A client for CLOSE_API_KEY that waits out rate limits (pacing with `throttle`, when
+    given); a clear error without a key."""
     if not settings.close_api_key:
         raise click.UsageError(
             f"{needed_for} needs CLOSE_API_KEY (a key of your Close organization)"
         )
-    return CloseClient.from_settings(settings, max_inline_wait_sec=CLI_MAX_INLINE_WAIT_SEC)
+    return CloseClient.from_settings(
+        settings, max_inline_wait_sec=CLI_MAX_INLINE_WAIT_SEC, throttle=throttle
+    )
 
 
 def metadata_from_close(settings: Settings) -> Metadata | None:

@@ -68,7 +68,7 @@ def sweep_command(name: str, dry_run: bool, rules_option: str | None, wait_sec: 
             sweeper = Sweeper(
                 rule, ruleset=ruleset, moment=moment, client=client, metadata=metadata
             )
-            progress = _list(sweeper, stream=sys.stderr)
+            progress = list_every_page(sweeper, stream=sys.stderr)
         _report(sweeper, progress, outcomes=None, metadata=metadata)
         return
     _run_for_real(rule, ruleset, settings=settings, moment=moment, wait_sec=wait_sec)
@@ -109,7 +109,7 @@ def _run_for_real(
             metadata=metadata,
             enqueue=enqueue,
         )
-        progress = _list(sweeper, stream=sys.stderr, on_page=lambda _: held.refresh())
+        progress = list_every_page(sweeper, stream=sys.stderr, on_page=lambda _: held.refresh())
     outcomes = _await(connection, job_ids, wait_sec=wait_sec, stream=sys.stderr)
     _report(sweeper, progress, outcomes=outcomes, metadata=metadata)
 
@@ -134,7 +134,7 @@ def _enqueuer(
     return enqueue
 
 
-def _list(
+def list_every_page(
     sweeper: Sweeper, *, stream: TextIO, on_page: Callable[[Progress], None] = lambda _: None
 ) -> Progress:
     """Every page, with a progress bar of the deals listed on a terminal; a long rate-limit
