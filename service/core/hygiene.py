@@ -3,13 +3,13 @@
 For each check (a sweep rule: the deals it would change; a report check: the deals its
 find and if hold for) the report says how many listed deals fail it, and how much `value`
 (cents, as Close holds it) they carry, in total, per owner, per pipeline and per owner and
-pipeline. Judging is the engine's (service/processing/report.py asks it); this module only
+pipeline. Judging is the engine's (service/processing/hygiene.py asks it); this module only
 counts, so it reads no clock and does no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,8 +62,6 @@ class CheckCount:
     description: str = ""
     listed: int = 0  # deals its find listed
     failing: Stake = field(default_factory=Stake)
-    by_owner: dict[str, Stake] = field(default_factory=dict)
-    by_pipeline: dict[str, Stake] = field(default_factory=dict)
     by_owner_pipeline: dict[tuple[str, str], Stake] = field(default_factory=dict)
 
     def add(self, deal: JudgedDeal) -> None:
@@ -72,9 +70,17 @@ class CheckCount:
         if not deal.fails:
             return
         self.failing.add(deal)
-        self.by_owner.setdefault(deal.owner, Stake()).add(deal)
-        self.by_pipeline.setdefault(deal.pipeline, Stake()).add(deal)
         self.by_owner_pipeline.setdefault((deal.owner, deal.pipeline), Stake()).add(deal)
+
+    @property
+    def by_owner(self) -> dict[str, Stake]:
+        """Failing deals per owner, summed over pipelines."""
+        return _summed(self.by_owner_pipeline, lambda owner, _: owner)
+
+    @property
+    def by_pipeline(self) -> dict[str, Stake]:
+        """Failing deals per pipeline, summed over owners."""
+        return _summed(self.by_owner_pipeline, lambda _, pipeline: pipeline)
 
 
 def count_check(
@@ -91,6 +97,17 @@ def ranked(groups: Mapping[Any, Stake]) -> list[tuple[Any, Stake]]:
     """Groups with most value at stake first, then most deals, then by name: the rep to talk
     to first heads the table."""
     return sorted(groups.items(), key=lambda kv: (-kv[1].value, -kv[1].deals, str(kv[0])))
+
+
+def _summed(
+    groups: Mapping[tuple[str, str], Stake], key: Callable[[str, str], str]
+) -> dict[str, Stake]:
+    summed: dict[str, Stake] = {}
+    for (owner, pipeline), stake in groups.items():
+        total = summed.setdefault(key(owner, pipeline), Stake())
+        total.deals += stake.deals
+        total.value += stake.value
+    return summed
 
 
 def _text(value: Any) -> str:
