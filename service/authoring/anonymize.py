@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from service.authoring.naming import CUSTOM_PREFIX
 from service.core.events import is_close_id
 from service.core.rules.model import Metadata
 
@@ -30,7 +31,6 @@ KEPT_TEXT_KEYS = frozenset(
 )  # fmt: skip
 # Custom field types whose values are picked or typed as numbers, dates and ids: no free text.
 KEPT_CUSTOM_TYPES = frozenset({"choices", "number", "date", "datetime", "user", "contact"})
-CUSTOM_PREFIX = "custom."
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 _PHONE = re.compile(r"\+?[\d\s().-]{7,}")

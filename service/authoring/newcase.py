@@ -17,7 +17,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, SequenceNode
 
-from service.authoring.anonymize import CUSTOM_PREFIX, scrub_event
+from service.authoring.anonymize import scrub_event
+from service.authoring.naming import CUSTOM_PREFIX, field_names, readable_key
 from service.config.errors import InvalidRulesError
 from service.core.events import EnvelopeError, Event, event_from_dict
 from service.core.rules import Metadata, Plan, Rule, RuleSet, load_cases, make_plan, run_case
@@ -227,23 +228,12 @@ def _outcome(plan: Plan) -> tuple[Any, ...]:
 
 def _by_name(update: Mapping[str, Any], metadata: Metadata | None) -> dict[str, Any]:
     """Custom fields by name where the name leads back to the same field: readable cases."""
-    named = {}
-    for key, value in update.items():
-        base, suffix = key, ""
-        for ending in (".add", ".remove"):
-            if key.endswith(ending):
-                base, suffix = key[: -len(ending)], ending
-        named[_field_name(base, metadata) + suffix] = value
-    return named
-
-
-def _field_name(key: str, metadata: Metadata | None) -> str:
-    if metadata is None or not key.startswith(CUSTOM_PREFIX):
-        return key
-    known = metadata.custom_field(key[len(CUSTOM_PREFIX) :])
-    if known is None or metadata.custom_field(known.name) != known:
-        return key
-    return CUSTOM_PREFIX + known.name
+    names = {
+        field_id: name
+        for field_id, name in field_names(metadata).items()
+        if metadata is not None and metadata.custom_field(name) == metadata.custom_field(field_id)
+    }
+    return {readable_key(key, names): value for key, value in update.items()}
 
 
 def _metadata_for(ruleset: RuleSet, event: Event, metadata: Metadata | None) -> Metadata | None:
