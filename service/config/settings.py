@@ -43,6 +43,11 @@ class Settings:
     # DEALKEEPER_METRICS_TOKEN: when set, /metrics answers only `Authorization: Bearer <it>`.
     metrics_token: str | None = field(default=None, repr=False)
     proxies: int = 0
+    # The ops console (service/console/): off unless a password is set. The first password
+    # reads, the admin one may also act (retry, purge); the secret signs its sessions.
+    console_password: str | None = field(default=None, repr=False)
+    console_admin_password: str | None = field(default=None, repr=False)
+    console_secret: str | None = field(default=None, repr=False)
     tuning: Tuning = field(default_factory=Tuning)
 
     @property
@@ -68,8 +73,12 @@ class Settings:
             "redis_ssl_cert_reqs": _cert_reqs(env.get("REDIS_SSL_CERT_REQS"), problems),
             "metrics_token": _blank_to_none(env.get("DEALKEEPER_METRICS_TOKEN")),
             "proxies": _proxies(env, problems),
+            "console_password": _blank_to_none(env.get("DEALKEEPER_CONSOLE_PASSWORD")),
+            "console_admin_password": _blank_to_none(env.get("DEALKEEPER_CONSOLE_ADMIN_PASSWORD")),
+            "console_secret": _blank_to_none(env.get("DEALKEEPER_CONSOLE_SECRET")),
             "tuning": Tuning.from_env(env, problems),
         }
+        _check_console(values, problems)
         if problems:
             raise ConfigurationError(problems)
         return cls(**values)
@@ -88,6 +97,22 @@ class Settings:
         query.append(("ssl_cert_reqs", self.redis_ssl_cert_reqs))
         return urlunsplit(parts._replace(query=urlencode(query)))
 
+    @property
+    def console_on(self) -> bool:
+        """The console answers only when a password lets someone in."""
+        return bool(self.console_password or self.console_admin_password)
+
+    @property
+    def console_state(self) -> str:
+        if not self.console_on:
+            return "off"
+        roles = [
+            r
+            for r, p in (("read", self.console_password), ("admin", self.console_admin_password))
+            if p
+        ]
+        return "on (" + ", ".join(roles) + ")"
+
     def with_changes(self, **changes: Any) -> Settings:
         """A copy with some values replaced (used by `dealkeeper run` and tests)."""
         return replace(self, **changes)
@@ -104,17 +129,55 @@ class Settings:
             "rules_path": self.rules_path,
             "metrics": "token required" if self.metrics_token else "open",
             "proxies": self.proxies,
+            "console": self.console_state,
             "dry_run": self.dry_run,
         }
 
     def secret_strings(self) -> tuple[str, ...]:
         """Every secret as text, so log redaction can find it."""
         found = [s.hex() for s in self.webhook_secrets]
-        found += [s for s in (self.close_api_key, self.metrics_token) if s]
+        found += [
+            s
+            for s in (
+                self.close_api_key,
+                self.metrics_token,
+                self.console_password,
+                self.console_admin_password,
+                self.console_secret,
+            )
+            if s
+        ]
         redis_password = urlsplit(self.redis_url).password if self.redis_url else None
         if redis_password:
             found.append(redis_password)
         return tuple(found)
+
+
+# A console password shorter than this is refused at start: the login is rate limited, but
+# a short password still falls to a patient attacker.
+MIN_CONSOLE_PASSWORD = 12
+
+
+def _check_console(values: Mapping[str, Any], problems: list[str]) -> None:
+    for name, key in (
+        ("DEALKEEPER_CONSOLE_PASSWORD", "console_password"),
+        ("DEALKEEPER_CONSOLE_ADMIN_PASSWORD", "console_admin_password"),
+    ):
+        password = values[key]
+        if password is not None and len(password) < MIN_CONSOLE_PASSWORD:
+            problems.append(
+                f"{name} must be at least {MIN_CONSOLE_PASSWORD} characters "
+                "(e.g. `openssl rand -base64 18`)"
+            )
+    same = (
+        values["console_password"]
+        and values["console_password"] == values["console_admin_password"]
+    )
+    if same:
+        problems.append(
+            "DEALKEEPER_CONSOLE_PASSWORD and DEALKEEPER_CONSOLE_ADMIN_PASSWORD must differ: "
+            "the password given decides whether its holder may act"
+        )
 
 
 def _blank_to_none(value: str | None) -> str | None:

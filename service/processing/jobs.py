@@ -24,6 +24,7 @@ from rq import Retry, get_current_job
 
 from service.adapters.authfault import KeyGate
 from service.adapters.close import close_api_for, opportunity_path
+from service.adapters.activity import Activity
 from service.adapters.history import History
 from service.adapters.locks import OpportunityLock
 from service.adapters.loopguard import LoopGuard
@@ -121,6 +122,7 @@ def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
         context.key_gate = KeyGate(connection, close, api_key=settings.close_api_key)
         context.unknown_fields = UnknownFieldsWatch(connection)
     context.finish_writers.append(History(connection).record_finished)
+    context.finish_writers.append(Activity(connection).record_finished)
     return context
 
 

@@ -1,0 +1,52 @@
+"""Failed console logins per client address, in Redis so every web process counts them.
+
+    dk:console:failed_logins:<address>   count of wrong passwords; expires LOGIN_WINDOW_SEC
+                                         after the first
+
+Past LOGIN_ATTEMPTS in a window the console refuses that address's logins (429) until the
+window ends: ten guesses per five minutes makes a 12-character password out of reach.
+"""
+
+from __future__ import annotations
+
+import redis
+
+LOGIN_ATTEMPTS = 10
+LOGIN_WINDOW_SEC = 300
+FAILED_LOGIN_PREFIX = "dk:console:failed_logins:"
+
+
+class LoginThrottle:
+    """Failed logins per client address, in Redis so every web process counts them."""
+
+    def __init__(
+        self,
+        connection: redis.Redis,
+        *,
+        attempts: int = LOGIN_ATTEMPTS,
+        window_sec: int = LOGIN_WINDOW_SEC,
+    ) -> None:
+        self.connection = connection
+        self.attempts = attempts
+        self.window_sec = window_sec
+
+    def blocked_for(self, client: str) -> int:
+        """Seconds until `client` may try again; 0 when it may now."""
+        key = FAILED_LOGIN_PREFIX + client
+        with self.connection.pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.ttl(key)
+            count, ttl = pipe.execute()
+        if count is None or int(count) < self.attempts:
+            return 0
+        return max(int(ttl), 1)
+
+    def failed(self, client: str) -> None:
+        key = FAILED_LOGIN_PREFIX + client
+        with self.connection.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, self.window_sec, nx=True)
+            pipe.execute()
+
+    def succeeded(self, client: str) -> None:
+        self.connection.delete(FAILED_LOGIN_PREFIX + client)
