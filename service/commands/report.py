@@ -17,12 +17,12 @@ from service.adapters.close import CloseClient
 from service.adapters.metadata import fetch_metadata
 from service.adapters.queue import connect
 from service.adapters.ratelimit import SharedRateLimiter
-from service.commands import hygieneout
 from service.commands.rules import CLI_MAX_INLINE_WAIT_SEC, close_client, load_or_exit, rules_path
 from service.commands.sweep import list_every_page
 from service.config.errors import DealkeeperError
 from service.config.settings import Settings
-from service.processing.hygiene import count, report_checks
+from service.core import hygieneout
+from service.processing.hygiene import compute
 from service.processing.sweeps.progress import Progress
 from service.processing.sweeps.run import Sweeper
 
@@ -46,10 +46,9 @@ def report(path: str | None, as_json: bool, as_csv: bool) -> None:
     with _client(settings) as client:
         try:
             metadata = fetch_metadata(client)
-            counts = [
-                count(c, client=client, metadata=metadata, moment=moment, listing=_listing)
-                for c in report_checks(ruleset)
-            ]
+            counts = compute(
+                ruleset, client=client, metadata=metadata, moment=moment, listing=_listing
+            )
         except DealkeeperError as error:
             raise click.ClickException(_unreadable(error)) from error
     if as_json:

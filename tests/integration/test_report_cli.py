@@ -44,6 +44,10 @@ Deal = Mapping[str, Any]
 
 @pytest.fixture
 def deals(fake_close: FakeClose) -> list[Deal]:
+    return seed_deals(fake_close)
+
+
+def seed_deals(fake_close: FakeClose) -> list[Deal]:
     """36 deals: owners and pipelines take turns, values and confidences vary, one in six
     is won (no check lists it), and one in four already recurs monthly: the sweep rule
     fires for it but would not change it, so it does not fail the rule."""

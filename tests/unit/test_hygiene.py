@@ -7,7 +7,7 @@ import io
 import json
 from datetime import UTC, datetime
 
-from service.commands import hygieneout
+from service.core import hygieneout
 from service.core.hygiene import NO_OWNER, NO_PIPELINE, JudgedDeal, Stake, count_check, ranked
 
 AT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

@@ -1,4 +1,7 @@
-"""The deal-hygiene report as text: a table per check for a terminal, JSON, or CSV.
+"""The deal-hygiene report as data and text: the JSON document, CSV, a table per check.
+
+Pure, so that `dealkeeper report` and the console's report page (which keeps the document
+in Redis and makes its CSV from it) show one report in the same shapes.
 
 JSON (docs/operate.md "The deal-hygiene report" documents it):
     {"computed_at": ISO 8601, "rules_digest": str, "checks": [
@@ -15,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,14 +27,20 @@ from service.core.hygiene import CheckCount, Stake, ranked
 CSV_HEADER = ("check", "kind", "owner", "pipeline", "failing_deals", "value_cents")
 
 
-def as_json(counts: Sequence[CheckCount], *, computed_at: datetime, digest: str) -> str:
-    """The documented JSON shape."""
-    body = {
+def as_document(
+    counts: Sequence[CheckCount], *, computed_at: datetime, digest: str
+) -> dict[str, Any]:
+    """The documented JSON shape, as data."""
+    return {
         "computed_at": computed_at.isoformat(),
         "rules_digest": digest,
         "checks": [_check_json(count) for count in counts],
     }
-    return json.dumps(body, indent=2)
+
+
+def as_json(counts: Sequence[CheckCount], *, computed_at: datetime, digest: str) -> str:
+    """The documented JSON shape."""
+    return json.dumps(as_document(counts, computed_at=computed_at, digest=digest), indent=2)
 
 
 def _check_json(count: CheckCount) -> dict[str, Any]:
@@ -56,12 +65,21 @@ def _stake(stake: Stake) -> dict[str, int]:
 
 def as_csv(counts: Sequence[CheckCount]) -> str:
     """A header, then one row per check x owner x pipeline with failing deals."""
+    return csv_of_document({"checks": [_check_json(count) for count in counts]})
+
+
+def csv_of_document(document: Mapping[str, Any]) -> str:
+    """The CSV of a report document (as_document's shape, e.g. read back from JSON): the
+    rows keep the document's order, which ranks them as `ranked` does."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
-    for count in counts:
-        for (owner, pipeline), stake in ranked(count.by_owner_pipeline):
-            writer.writerow((count.name, count.kind, owner, pipeline, stake.deals, stake.value))
+    for check in document.get("checks") or ():
+        for row in check.get("by_owner_pipeline") or ():
+            writer.writerow(
+                (check["name"], check["kind"], row["owner"], row["pipeline"], row["deals"],
+                 row["value"])
+            )  # fmt: skip
     return out.getvalue()
 
 
