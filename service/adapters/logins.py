@@ -44,8 +44,10 @@ class LoginThrottle:
     def failed(self, client: str) -> None:
         key = FAILED_LOGIN_PREFIX + client
         with self.connection.pipeline(transaction=True) as pipe:
+            # The window starts at the first failure (SET NX), without EXPIRE's NX option,
+            # which Redis before 7 lacks.
+            pipe.set(key, 0, ex=self.window_sec, nx=True)
             pipe.incr(key)
-            pipe.expire(key, self.window_sec, nx=True)
             pipe.execute()
 
     def succeeded(self, client: str) -> None:
