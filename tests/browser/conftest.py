@@ -20,13 +20,16 @@ import pytest
 
 from fakeclose import FakeClose
 from fakeclose.seed import seed_demo
-from tests.cluster import Cluster, make_cluster
+from tests.cluster import REPO, Cluster, make_cluster
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 READ_PASSWORD = "browser-read-pw-41c7"
 ADMIN_PASSWORD = "browser-admin-pw-9e3a"
 DEALS = 300
+WON = 30  # deals a person moves to Won once the stack runs: the history the pages show
+# The shipped rules, and an example with a sweep and a report check.
+RULE_FILES = ("rules/deal-hygiene.yaml", "rules/examples/sweep-stale-deals.yaml")
 
 try:
     from selenium import webdriver
@@ -46,15 +49,23 @@ if webdriver is None or not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exis
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     fake = FakeClose().start()
-    seed_demo(fake, count=DEALS)
+    deals = seed_demo(fake, count=DEALS)
+    rules = tmp_path_factory.mktemp("rules")
+    for name in RULE_FILES:
+        shutil.copy(REPO / name, rules)
     cluster = make_cluster(
         tmp_path_factory.mktemp("console"),
         fake,
+        DEALKEEPER_RULES=str(rules),
         DEALKEEPER_CONSOLE_PASSWORD=READ_PASSWORD,
         DEALKEEPER_CONSOLE_ADMIN_PASSWORD=ADMIN_PASSWORD,
     )
     try:
         cluster.start(workers=1)
+        won = fake.status_id("Won")
+        for deal in deals[:WON]:
+            fake.user_update(deal, {"status_id": won})
+        cluster.settle(timeout=120)  # 30 events through a busy machine's worker
         yield cluster
     finally:
         cluster.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from selenium.webdriver.common.by import By
@@ -45,10 +46,18 @@ def wait_for_text(
 
 
 def shoot(driver: WebDriver, folder: Path, name: str) -> Path:
-    """A full-height screenshot of the page as shown."""
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(1280, max(900, min(int(height), 4000)))
+    """A screenshot of the whole page, beyond the window's height (Chromium's DevTools)."""
+    width, height = driver.execute_script(
+        "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    )
+    shot = driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Page.captureScreenshot",
+        {
+            "format": "png",
+            "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": min(height, 6000), "scale": 1},
+        },
+    )
     path = folder / f"{name}.png"
-    driver.save_screenshot(str(path))
-    driver.set_window_size(1280, 900)
+    path.write_bytes(base64.b64decode(shot["data"]))
     return path
