@@ -50,7 +50,7 @@ def shoot(driver: WebDriver, folder: Path, name: str) -> Path:
     width, height = driver.execute_script(
         "return [document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
     )
-    shot = driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+    shot = driver.execute_cdp_cmd(
         "Page.captureScreenshot",
         {
             "format": "png",
