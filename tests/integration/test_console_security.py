@@ -228,3 +228,22 @@ def test_signing_in_never_redirects_off_the_console(client: FlaskClient, target:
         "/console/login", data={"password": READ_PASSWORD, "csrf_token": token, "next": target}
     )
     assert answer.headers["Location"] == "/console/"
+
+
+def test_every_web_process_signs_alike_with_a_key_no_password_gives(
+    make: Callable[..., FlaskClient], redis_client: Any
+) -> None:
+    first = make()
+    sign_in(first)
+    cookie = first.get_cookie("dk_console", path="/console/")
+    assert cookie is not None
+    second = make()  # another gunicorn process: the same Redis, the same key
+    second.set_cookie("dk_console", cookie.value, path="/console/")
+    assert second.get("/console/").status_code == 200
+    key = redis_client.get("dk:console:session_key")
+    assert key is not None and len(key) == 64
+    assert READ_PASSWORD.encode() not in key and ADMIN_PASSWORD.encode() not in key
+    redis_client.delete("dk:console:session_key")  # a new Redis: a new key
+    third = make()
+    third.set_cookie("dk_console", cookie.value, path="/console/")
+    assert third.get("/console/").status_code == 302
