@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -60,6 +61,36 @@ def install_dev_packages() -> None:
     where = [str(BIN / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
     site = Path(subprocess.run(where, check=True, capture_output=True, text=True).stdout.strip())
     (site / "dealkeeper-dev.pth").write_text(f"{ROOT}\n")
+
+
+BROWSER_FILES = (Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver"))
+BROWSER_PACKAGES = ("chromium", "chromium-driver")
+
+
+def ensure_browser() -> None:
+    """The console's browser tests drive Debian's Chromium: install it when it is missing and
+    this user may (root with apt-get). Otherwise those tests skip, saying how to install it."""
+    if all(path.exists() for path in BROWSER_FILES):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print(
+            "dev.py: no Chromium here, so tests/browser/ will be skipped; "
+            "`sudo apt-get install chromium chromium-driver` runs them",
+            file=sys.stderr,
+        )
+        return
+    print("dev.py: installing Debian's chromium and chromium-driver", file=sys.stderr)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    install = ["apt-get", "install", "-y", "-q", *BROWSER_PACKAGES]
+    done = subprocess.run(install, stdout=subprocess.DEVNULL, env=env).returncode == 0
+    if not done:  # the package lists may be missing on a fresh image
+        subprocess.run(["apt-get", "update", "-q"], stdout=subprocess.DEVNULL, env=env)
+        done = subprocess.run(install, stdout=subprocess.DEVNULL, env=env).returncode == 0
+    if not done:
+        print(
+            "dev.py: apt-get could not install Chromium; tests/browser/ will be skipped",
+            file=sys.stderr,
+        )
 
 
 def run_in_environment(program: str, args: list[str]) -> None:
@@ -160,6 +191,7 @@ def main(argv: list[str]) -> None:
     elif command == "test" and "--under-load" in rest:
         test_under_load([a for a in rest if a != "--under-load"])
     elif command == "test":
+        ensure_browser()
         run_in_environment("python", ["-m", "pytest", *rest])
     elif command == "lint":
         lint()

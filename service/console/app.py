@@ -25,7 +25,7 @@ from flask import (
 )
 from werkzeug.wrappers import Response as BaseResponse
 
-from service.adapters.logins import LoginThrottle
+from service.adapters.logins import LoginThrottle, shared_session_key
 from service.config.settings import Settings
 from service.console import auth, pages
 from service.console.context import Console, console, is_admin, signed_in
@@ -68,7 +68,11 @@ def register_console(
         throttle=LoginThrottle(connection),
         clock=clock,
     )
-    app.secret_key = auth.session_key(settings)
+    app.secret_key = (
+        settings.console_secret.encode()
+        if settings.console_secret
+        else shared_session_key(connection)
+    )
     app.config.update(
         SESSION_COOKIE_NAME="dk_console",
         SESSION_COOKIE_PATH=PREFIX + "/",

@@ -2,9 +2,10 @@
 
 Two roles, chosen by the password given at the login form: DEALKEEPER_CONSOLE_PASSWORD
 reads, DEALKEEPER_CONSOLE_ADMIN_PASSWORD may also act (retry, purge, dry-run a sweep). The
-session is Flask's signed cookie, signed with DEALKEEPER_CONSOLE_SECRET, or else with a key
-derived from the passwords, so every web process signs alike and changing a password ends
-every session. Each session carries a CSRF token that every POST must echo.
+session is Flask's signed cookie, signed with DEALKEEPER_CONSOLE_SECRET, or else with a
+random key kept in Redis (service/adapters/logins.py), so every web process signs alike. It
+holds a digest of the passwords (`Passwords.version`): changing a password ends every
+session. Each session carries a CSRF token that every POST must echo.
 
 Failed logins are counted in Redis per client address (service/adapters/logins.py).
 """
@@ -55,15 +56,6 @@ def _same(given: bytes, password: str | None) -> bool:
         hmac.compare_digest(given, given)
         return False
     return hmac.compare_digest(given, password.encode())
-
-
-def session_key(settings: Settings) -> bytes:
-    """The key that signs console sessions: DEALKEEPER_CONSOLE_SECRET, else derived from the
-    passwords (the same in every process, and changed with them)."""
-    if settings.console_secret:
-        return settings.console_secret.encode()
-    material = f"{settings.console_password or ''}\0{settings.console_admin_password or ''}"
-    return hmac.new(b"dealkeeper-console-session", material.encode(), hashlib.sha256).digest()
 
 
 def new_csrf_token() -> str:

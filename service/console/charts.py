@@ -49,7 +49,7 @@ def stacked_bars(
     slot = width / count
     parts = [
         f'<svg class="chart" role="img" viewBox="0 0 {width} {height}" '
-        f'width="100%" preserveAspectRatio="none" aria-label="{_esc(title)}">',
+        f'width="{width}" height="{height}" aria-label="{_esc(title)}">',
         f"<title>{_esc(title)}</title>",
     ]
     for i, label in enumerate(labels):

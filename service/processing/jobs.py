@@ -22,9 +22,9 @@ from typing import Any
 import redis
 from rq import Retry, get_current_job
 
+from service.adapters.activity import Activity
 from service.adapters.authfault import KeyGate
 from service.adapters.close import close_api_for, opportunity_path
-from service.adapters.activity import Activity
 from service.adapters.history import History
 from service.adapters.locks import OpportunityLock
 from service.adapters.loopguard import LoopGuard

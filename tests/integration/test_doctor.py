@@ -159,7 +159,8 @@ def test_doctor_unreachable_close(run: Any, seeded: str, fake_close: FakeClose) 
 
 
 def test_doctor_non_admin_key(run: Any, redis_url: str) -> None:
-    """A key whose membership is not an admin's fails the admin check, with the role."""
+    """A key whose membership is not an admin's fails the admin check, with the role; the
+    fix says that catch-up needs an admin's key for events older than an hour."""
     with FakeClose(admin=False) as fake:
         seed(fake)
         result = run("doctor", "--json", "--url", URL, fake=fake)
@@ -167,7 +168,7 @@ def test_doctor_non_admin_key(run: Any, redis_url: str) -> None:
     found = checks_of(result)
     assert (1, ["admin"]) == (result.exit_code, failing(result))
     assert "role user in orga_fake" in found["admin"]["detail"]
-    assert "admin" in found["admin"]["fix"]
+    assert "catch-up needs one to read events older than an hour" in found["admin"]["fix"]
 
 
 @pytest.mark.parametrize(
@@ -389,6 +390,8 @@ def test_doctor_event_log_without_data_back_to_the_checkpoint(
     found = checks_of(result)["event log"]
     assert (1, ["admin", "event log"]) == (result.exit_code, failing(result))
     assert "1 of 1 events" in found["detail"] and "without their data" in found["detail"]
+    assert "a non-admin's key event data for an hour only" in found["detail"]
+    assert "use an admin's API key as CLOSE_API_KEY" in found["fix"]
 
 
 def test_doctor_checkpoint_beyond_the_log(run: Any, seeded: str, redis_client: redis.Redis) -> None:
