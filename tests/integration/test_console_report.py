@@ -26,9 +26,8 @@ from service.adapters import reportcache
 from service.adapters.queue import make_queue
 from service.commands.cli import cli
 from service.config.settings import Settings
-from service.web import create_app
 from tests.conftest import REPO
-from tests.integration.console_support import ADMIN_PASSWORD, HTTPS, READ_PASSWORD, sign_in
+from tests.consoleclient import console_client, console_settings, sign_in
 from tests.integration.sweeps_support import write_rules
 from tests.integration.test_report_cli import RULES, Deal, failing, grouped, seed_deals
 from tests.waiting import wait_for
@@ -46,14 +45,11 @@ def deals(fake_close: FakeClose) -> list[Deal]:
 
 @pytest.fixture
 def settings(redis_url: str, fake_close: FakeClose, rules_dir: Path) -> Settings:
-    return Settings(
+    return console_settings(
+        redis_url,
+        rules_dir,
         close_api_key=FakeClose.DEFAULT_API_KEY,
         close_api_url=fake_close.url,
-        redis_url=redis_url,
-        rules_path=str(rules_dir),
-        console_password=READ_PASSWORD,
-        console_admin_password=ADMIN_PASSWORD,
-        webhook_secrets=(bytes.fromhex("11" * 32),),
     )
 
 
@@ -62,9 +58,9 @@ def app_for() -> Iterator[object]:
     apps = []
 
     def make(settings: Settings) -> FlaskClient:
-        app = create_app(settings)
-        apps.append(app)
-        return app.test_client()
+        made = console_client(settings)
+        apps.append(made.application)
+        return made
 
     yield make
     for app in apps:
@@ -110,7 +106,7 @@ def refresh_jobs(queue: Queue) -> list[str]:
 
 
 def page(client: FlaskClient, path: str = "/console/report") -> str:
-    answer = client.get(path, **HTTPS)
+    answer = client.get(path)
     assert 200 == answer.status_code, answer.get_data(as_text=True)
     return answer.get_data(as_text=True)
 
@@ -192,14 +188,14 @@ def test_the_csv_is_the_one_dealkeeper_report_prints(
     settings: Settings,
     worker: None,
 ) -> None:
-    assert 404 == client.get("/console/report.csv", **HTTPS).status_code  # nothing kept yet
+    assert 404 == client.get("/console/report.csv").status_code  # nothing kept yet
     page(client)
     wait_for(
         lambda: reportcache.read_cached(redis_client).report is not None,
         what="the worker to keep the report",
     )
 
-    answer = client.get("/console/report.csv", **HTTPS)
+    answer = client.get("/console/report.csv")
     env = {
         "CLOSE_API_KEY": FakeClose.DEFAULT_API_KEY,
         "CLOSE_API_URL": fake_close.url,
@@ -227,9 +223,9 @@ def test_refresh_now_needs_the_csrf_token_and_queues_one_job(
     reportcache.store_report(redis_client, {"checks": []}, computed_at=time.time())
     csrf = sign_in(client)  # read role
 
-    refused = client.post("/console/report/refresh", data={}, **HTTPS)
-    first = client.post("/console/report/refresh", data={"csrf_token": csrf}, **HTTPS)
-    second = client.post("/console/report/refresh", data={"csrf_token": csrf}, **HTTPS)
+    refused = client.post("/console/report/refresh", data={})
+    first = client.post("/console/report/refresh", data={"csrf_token": csrf})
+    second = client.post("/console/report/refresh", data={"csrf_token": csrf})
 
     assert 403 == refused.status_code
     assert (303, 303) == (first.status_code, second.status_code)
@@ -244,12 +240,12 @@ def test_refresh_now_needs_the_csrf_token_and_queues_one_job(
 def test_without_a_close_key_the_page_says_why_and_queues_nothing(
     app_for: object, settings: Settings, redis_client: redis.Redis
 ) -> None:
-    keyless = Settings(**{**settings.__dict__, "close_api_key": None})
+    keyless = settings.with_changes(close_api_key=None)
     made: FlaskClient = app_for(keyless)  # type: ignore[operator]
     csrf = sign_in(made)
 
     text = page(made)
-    made.post("/console/report/refresh", data={"csrf_token": csrf}, **HTTPS)
+    made.post("/console/report/refresh", data={"csrf_token": csrf})
 
     assert "CLOSE_API_KEY is not set" in text
     assert [] == refresh_jobs(make_queue(redis_client))
