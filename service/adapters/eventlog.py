@@ -7,7 +7,9 @@ combinations: `object_type` needs an `action` beside it, so each action is read 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,6 +89,73 @@ def read_events(
         if isinstance(event.get("id"), str)
     }
     return sorted(found.values(), key=_created_key)
+
+
+@dataclass(frozen=True)
+class BoundedRead:
+    """What a bounded read of the log found, and whether it reached `since` for every
+    action (False: the budget ran out, and the older events were not read)."""
+
+    events: list[dict[str, Any]]
+    complete: bool
+
+
+def read_events_bounded(
+    client: JSONAPI,
+    *,
+    since: datetime,
+    max_events: int,
+    deadline: float,
+    clock: Callable[[], float] = time.monotonic,
+    actions: Iterable[str] = OPPORTUNITY_ACTIONS,
+) -> BoundedRead:
+    """read_events, stopping at `max_events` events or once `clock()` passes `deadline`
+    (checked before each page): for a reader that must answer soon, such as a web page.
+    Each action gets an equal share of the events, newest first."""
+    chosen = tuple(actions)
+    share = max(max_events // max(len(chosen), 1), 1)
+    found: dict[str, dict[str, Any]] = {}
+    complete = True
+    for action in chosen:
+        taken = 0
+        pages = _pages(client, since=since, action=action)
+        while taken < share:
+            if clock() >= deadline:
+                complete = False
+                break
+            page, more = next(pages, ([], False))
+            room = share - taken
+            for event in page[:room]:
+                if isinstance(event.get("id"), str):
+                    found[event["id"]] = event
+            taken += min(len(page), room)
+            if len(page) > room or (taken >= share and more):
+                complete = False
+            if not more:
+                break
+    return BoundedRead(sorted(found.values(), key=_created_key), complete)
+
+
+def _pages(
+    client: JSONAPI, *, since: datetime, action: str
+) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+    """The pages of one action's events (as iter_events asks for them), one at a time, each
+    with whether more follow."""
+    first = {
+        "object_type": "opportunity",
+        "action": action,
+        "date_updated__gte": _close_time(since),
+        "_limit": str(EVENT_LOG_PAGE_SIZE),
+    }
+    params = first
+    while True:
+        page = client.request_json("GET", "event/", params=params)
+        cursor = page.get("cursor_next")
+        yield [e for e in page.get("data") or () if isinstance(e, dict)], bool(cursor)
+        if not cursor:
+            return
+        params = {k: v for k, v in first.items() if not k.startswith("date_updated")}
+        params["_cursor"] = str(cursor)
 
 
 def get_event(client: JSONAPI, event_id: str) -> dict[str, Any]:

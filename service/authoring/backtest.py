@@ -7,7 +7,7 @@ written anywhere.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -154,6 +154,25 @@ def compare(diff: RulesDiff, event: Event, *, new: Explanation, old: Explanation
     diff.removed += sum(mark == "-" for mark, _ in marks)
     diff.changed += sum(mark == "~" for mark, _ in marks)
     diff.samples.extend(marks[: max(0, DIFF_SAMPLES - len(diff.samples))])
+
+
+def replay(
+    raw_events: Iterable[Mapping[str, Any]],
+    ruleset: RuleSet,
+    *,
+    metadata: Metadata | None,
+    baseline: RuleSet | None = None,
+    each: Callable[[list[Event]], Iterable[Event]] = lambda events: events,
+) -> tuple[Backtest, RulesDiff]:
+    """Every readable event through `ruleset` (tallied) and, given a `baseline`, the
+    difference of their updates (`dealkeeper backtest [--diff]`, the console's playground).
+    `each` wraps the events' iteration (a progress bar)."""
+    result, diff = Backtest(), RulesDiff()
+    for event in each(readable_events(raw_events, result)):
+        new = tally(result, ruleset, event, metadata=metadata)
+        if baseline is not None:
+            compare(diff, event, new=new, old=explain_plan(baseline, event, metadata=metadata))
+    return result, diff
 
 
 def format_backtest(

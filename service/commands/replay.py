@@ -18,15 +18,7 @@ import click
 from service.adapters.close import JSONAPI, CloseClient
 from service.adapters.eventlog import EVENT_LOG_RETENTION, get_event, read_events
 from service.adapters.metadata import fetch_metadata
-from service.authoring.backtest import (
-    Backtest,
-    RulesDiff,
-    compare,
-    format_backtest,
-    format_diff,
-    readable_events,
-    tally,
-)
+from service.authoring.backtest import format_backtest, format_diff, replay
 from service.authoring.explain import event_from_json, event_from_opportunity, format_explanation
 from service.authoring.naming import field_names
 from service.commands.rules import close_client, load_or_exit, metadata_from_close, rules_path
@@ -135,12 +127,13 @@ def backtest(since: str, rules_option: str | None, other: str | None) -> None:
         metadata = fetch_metadata(client)
         start = _now() - window
         raw = _read_log(client, since=start)
-    result, diff = Backtest(), RulesDiff()
-    events = readable_events(raw, result)
-    for event in _progress(events, label="replaying events", stream=sys.stderr):
-        new = tally(result, ruleset, event, metadata=metadata)
-        if baseline is not None:
-            compare(diff, event, new=new, old=explain_plan(baseline, event, metadata=metadata))
+    result, diff = replay(
+        raw,
+        ruleset,
+        metadata=metadata,
+        baseline=baseline,
+        each=lambda events: _progress(events, label="replaying events", stream=sys.stderr),
+    )
     title = f"backtest of {_described(target, ruleset)} since {start:%Y-%m-%d %H:%M} UTC"
     names = field_names(metadata)
     for line in format_backtest(result, title=title, names=names):
