@@ -5,9 +5,10 @@ its difference from the rules in force, the size cap, and nothing pasted kept an
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -196,24 +197,18 @@ def test_nothing_pasted_is_saved_or_applied(
     assert before == RulesHolder(str(rules_dir), check_interval_sec=0).current().digest
     web_rules = client[0].application.extensions["dealkeeper"].rules
     assert before == web_rules.current().digest
-    assert [] == [
-        key for key in redis_client.scan_iter() if MARKER.encode() in dump(redis_client, key)
-    ]
+    assert [] == [key for key in redis_client.scan_iter() if MARKER in dump(redis_client, key)]
 
 
-def dump(connection: redis.Redis, key: bytes) -> bytes:
-    """Everything a key holds, as bytes, whatever its type."""
-    kind = connection.type(key)
-    if kind == b"string":
-        return key + (connection.get(key) or b"")
-    if kind == b"hash":
-        return key + b"".join(k + v for k, v in connection.hgetall(key).items())
-    if kind == b"list":
-        return key + b"".join(connection.lrange(key, 0, -1))
-    if kind == b"set":
-        return key + b"".join(connection.smembers(key))
-    if kind == b"zset":
-        return key + b"".join(m for m, _ in connection.zrange(key, 0, -1, withscores=True))
-    if kind == b"stream":
-        return key + repr(connection.xrange(key)).encode()
-    return key
+def dump(connection: redis.Redis, key: bytes) -> str:
+    """Everything a key holds, as text, whatever its type."""
+    readers: dict[Any, Callable[[bytes], Any]] = {
+        b"string": connection.get,
+        b"hash": connection.hgetall,
+        b"list": lambda k: connection.lrange(k, 0, -1),
+        b"set": connection.smembers,
+        b"zset": lambda k: connection.zrange(k, 0, -1),
+        b"stream": connection.xrange,
+    }
+    reader = readers.get(connection.type(key))
+    return repr(key) + (repr(reader(key)) if reader else "")
