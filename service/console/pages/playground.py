@@ -106,7 +106,7 @@ def _page() -> str | tuple[str, int]:
         text=text,
         validated=True,
         ruleset=ruleset,
-        problems=[str(p) for p in problems],
+        problems=[(p.line, str(p)) for p in problems],
         warnings=[str(w) for w in sorted(warnings, key=lambda w: (w.line, w.column))],
         lines=_lines(text, problems, warnings),
         unplaced=[str(p) for p in problems if not 1 <= p.line <= _line_count(text)],
