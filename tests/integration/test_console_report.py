@@ -178,6 +178,16 @@ def test_a_worker_computes_the_report_and_the_page_shows_its_figures(
         assert row in text.split(f'data-owner="{owner}"')[1].split("</table>")[0]
     assert [] == fake_close.requests_matching("PUT")
     assert [] == fake_close.requests_matching("POST")
+    # Every request the worker made took a slot of the shared pacer (adapters/ratelimit.py)
+    # before it was sent (the worker may be sending another one meanwhile: hence >=).
+    made = len(fake_close.requests)
+    slots = sum(
+        int(redis_client.hget(key, "seq") or 0)
+        for key in redis_client.scan_iter()
+        if redis_client.type(key) == b"hash"
+    )
+    assert len(fake_close.requests_matching("GET", "opportunity/")) > 0
+    assert slots >= made > 0
 
 
 def test_the_csv_is_the_one_dealkeeper_report_prints(
