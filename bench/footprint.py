@@ -210,7 +210,7 @@ def run(deals: int, per_deal: int, parked: int) -> Result:
         "dedupe record (the floor), bytes": f"{per.dedupe:.0f}",
         f"history, bytes per event ({per_deal} events a deal)": f"{per.history:.0f}",
         "parked event, bytes (its job and reason)": f"{per.parked_job:.0f}",
-        "queued event, bytes beside dedupe (its job, until taken)": f"{per.queued_beside_dedupe:.0f}",
+        "queued event, bytes beside dedupe (until taken)": f"{per.queued_beside_dedupe:.0f}",
         "shared (counters, workers), bytes per event": f"{per.finished.get('shared', 0):.0f}",
     }
     for volume in VOLUMES:
