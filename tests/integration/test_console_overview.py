@@ -103,7 +103,7 @@ def test_counts_fall_in_the_hour_they_were_made(redis_client: redis.Redis) -> No
         pipe = redis_client.pipeline()
         plan = type("Plan", (), {"fired": (rule,)})()
         event = type("Event", (), {"object_id": "oppo_1", "id": "ev_1"})()
-        activity.record_finished(pipe, event, plan, {"outcome": "applied"})  # type: ignore[arg-type]
+        activity.record_finished(pipe, event, plan, {"outcome": "applied"})
         pipe.execute()
 
     finish("a")
