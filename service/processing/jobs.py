@@ -22,9 +22,9 @@ from typing import Any
 import redis
 from rq import Retry, get_current_job
 
+from service.adapters.activity import Activity
 from service.adapters.authfault import KeyGate
 from service.adapters.close import close_api_for, opportunity_path
-from service.adapters.activity import Activity
 from service.adapters.history import History
 from service.adapters.locks import OpportunityLock
 from service.adapters.loopguard import LoopGuard
@@ -35,6 +35,7 @@ from service.adapters.ownwrites import OwnWrites, Sent
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
+from service.adapters.sweepstore import SweepStore
 from service.adapters.unknownfields import UnknownFieldsWatch
 from service.config import defaults
 from service.config.errors import (
@@ -123,6 +124,7 @@ def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
         context.unknown_fields = UnknownFieldsWatch(connection)
     context.finish_writers.append(History(connection).record_finished)
     context.finish_writers.append(Activity(connection).record_finished)
+    context.finish_writers.append(SweepStore(connection).record_outcome)
     return context
 
 
