@@ -135,7 +135,7 @@ def test_rules_list_their_place_trigger_state_counts_and_last_firing(
     # 11:00:00 7 days ago in; 10:00:00 7 days ago out).
     assert counts_of(stamp) == [2, 4, 7]
     assert 'href="/console/deal?q=oppo_a"' in stamp
-    assert "30 s ago" in html.unescape(stamp) or "30s ago" in stamp
+    assert "30s ago on" in stamp
 
     assert counts_of(row_of(page, "try-out")) == [0, 1, 1]
     assert "dry run" in row_of(page, "try-out")
@@ -166,10 +166,7 @@ def test_explain_tells_what_the_cli_tells_and_writes_nothing(
     page = client.get(f"/console/rules/explain?event={event['id']}").get_data(as_text=True)
 
     output = html.unescape(page)
-    assert (
-        "Event read from Close&#39;s event log" in page
-        or "Event read from Close's event log" in output
-    )
+    assert "Event read from Close's event log" in output
     assert "FIRED      stamp-date-won" in output
     assert "not fired  quiet-one" in output
     assert "date_won = " in output
