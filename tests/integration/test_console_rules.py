@@ -18,6 +18,7 @@ from service.config.settings import Settings
 from service.core.events import Event, event_from_dict
 from service.core.rules import Plan
 from tests.integration.console_rules_support import console_app, signed_in
+from tests.waiting import wait_for
 
 RULES = """\
 timezone: America/New_York
@@ -210,3 +211,23 @@ def test_rules_page_needs_a_session(rules_settings: Settings) -> None:
     app = console_app(rules_settings, clock=lambda: NOW)
     answer = app.test_client().get("/console/rules/explain?event=ev_1")
     assert answer.status_code == 302 and "/console/login" in answer.headers["Location"]
+
+
+@pytest.mark.allow_error_logs  # rules_rejected: the holder logs a rejected file at ERROR
+def test_a_rejected_newer_file_is_shown_and_the_last_good_rules_stay_listed(
+    rules_settings: Settings, rules_dir: Path
+) -> None:
+    app = console_app(rules_settings, clock=lambda: NOW)
+    client, _ = signed_in(app, admin=False)
+    assert 'data-rule="quiet-one"' in client.get("/console/rules").get_data(as_text=True)
+
+    (rules_dir / "main.yaml").write_text(RULES.replace("  - name: quiet-one\n", "  - nme: x\n"))
+
+    def page() -> str:
+        return html.unescape(client.get("/console/rules").get_data(as_text=True))
+
+    # The holder looks at the files every 2 s, as the workers' does.
+    wait_for(lambda: 'id="rules-problems"' in page(), what="the rejected file shown")
+    shown = page()
+    assert re.search(r"main\.yaml:\d+:\d+: ", shown)
+    assert 'data-rule="quiet-one"' in shown  # the last good rules are still the ones in force
