@@ -152,6 +152,8 @@ def _dry_run() -> BaseResponse:
         "already_correct": tally.already_correct,
         "unresolved": tally.unresolved,
         "stopped": found.stopped,
+        "enabled": rule.enabled,
+        "rule_dry_run": rule.dry_run,
         "elapsed_sec": round(found.elapsed_sec, 1),
         "updates": [
             {
