@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -193,3 +194,26 @@ def test_dry_run_without_a_key_says_why_it_cannot(stale: Settings, fake_close: F
     after = page_of(client, posted.headers["Location"])
     assert 'id="sweeps-problem"' in after and "a dry run lists the sweep's deals" in after
     assert [] == fake_close.requests
+
+
+def test_dry_run_tells_a_refusal_or_a_long_rate_limit_from_close(
+    stale: Settings, fake_close: FakeClose
+) -> None:
+    """A 400 on the listing is shown as Close's answer; a 429 asking for a minute ends the
+    run at once (the console waits at most a few seconds) and says so."""
+    app = console_app(stale, clock=lambda: NOW.timestamp())
+    client, csrf = signed_in(app, admin=True)
+    form = {"sweep": "stale-deals", "csrf_token": csrf}
+
+    fake_close.fail_next(1, status=400, method="GET", path_prefix="opportunity/",
+                         body={"error": "Bad filter"})  # fmt: skip
+    refused = page_of(client, client.post("/console/sweeps/dry-run", data=form).headers["Location"])
+    assert 'id="sweeps-problem"' in refused and "Bad filter" in refused
+
+    fake_close.fail_next(1, status=429, method="GET", path_prefix="opportunity/",
+                         headers={"retry-after": "60"}, body={"error": "slow down"})  # fmt: skip
+    started = time.monotonic()
+    limited = page_of(client, client.post("/console/sweeps/dry-run", data=form).headers["Location"])
+    assert time.monotonic() - started < 30
+    assert "ended early: stopped by Close's rate limit (Close asks to wait 60 s)" in limited
+    assert "None of the deals judged would be changed" in limited
