@@ -17,7 +17,11 @@ from rq import Queue
 from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY
 from service.config.settings import Settings
 from service.intake import signatures
-from service.intake.budget import RejectionBudget
+from service.intake.budget import (
+    DEFAULT_PER_CLIENT_PER_MIN,
+    DEFAULT_TOTAL_PER_MIN,
+    RejectionBudget,
+)
 
 KEY = bytes.fromhex("5a" * 32)
 NOW = 1_800_000_000.0
@@ -113,6 +117,42 @@ def test_intake_refusals_past_the_budget_cost_no_log_line_or_counter(
         messages.count("webhook_rejected"),
         messages.count("webhook_rejections_muted"),
     )
+
+
+@pytest.mark.parametrize(
+    ("proxies", "written"),
+    [(0, DEFAULT_PER_CLIENT_PER_MIN), (1, DEFAULT_TOTAL_PER_MIN)],
+    ids=["one-sender", "a-sender-per-forwarded-address"],
+)
+def test_intake_flood_costs_one_counter_per_refusal_within_the_budget_and_nothing_past_it(
+    make_client: Callable[..., FlaskClient],
+    redis_client: redis.Redis,
+    proxies: int,
+    written: int,
+) -> None:
+    """What docs/intake.md promises a flood costs Redis, counted by Redis itself: 3,000
+    unsigned posts with rotating X-Forwarded-For write one HINCRBY of the rejected_401
+    counter per refusal while the budget lasts (60 for one sender, 1,200 in all when each
+    is believed to be another) and no other command or key; past it, nothing."""
+    client = make_client(proxies=proxies)
+    # The window frozen: on a slow machine the flood may take longer than a minute.
+    client.application.extensions["dealkeeper"].budget = RejectionBudget(clock=lambda: 0.0)
+    junk = envelope(0)
+    redis_client.config_resetstat()
+
+    answers = {
+        post(client, junk, {"X-Forwarded-For": f"198.51.{n // 256}.{n % 256}"}).status_code
+        for n in range(FLOOD)
+    }
+
+    calls = {
+        name.removeprefix("cmdstat_"): stat["calls"]
+        for name, stat in redis_client.info("commandstats").items()
+    }
+    assert {401} == answers
+    assert {"hincrby": written} == {k: v for k, v in calls.items() if k != "config"}
+    assert [STATS_KEY.encode()] == redis_client.keys()
+    assert written == refusals_counted(redis_client)
 
 
 @pytest.mark.parametrize(
