@@ -69,7 +69,7 @@ def paused_with_all_queued(cluster: Cluster) -> bool:
     return delivered and queue.count == EVENTS and readiness(cluster)[0] == 503
 
 
-def assert_paused(cluster: Cluster) -> None:
+def assert_paused(cluster: Cluster, *, status: int = 401) -> None:
     """Nothing parked, nothing applied; readyz and status say why; probes go on."""
     probes = me_probes(cluster)
     # Probes at 1, 2, 4 s...: waiting for two more shows the worker kept going round its
@@ -84,9 +84,9 @@ def assert_paused(cluster: Cluster) -> None:
     assert [] == cluster.our_writes()
     code, body = readiness(cluster)
     assert code == 503
-    assert any("close api key: refused by Close (401" in p for p in body["problems"])
+    assert any(f"close api key: refused by Close ({status}" in p for p in body["problems"])
     refused = status_json(cluster)["close_key_refused"]
-    assert refused["status"] == 401
+    assert refused["status"] == status
     assert "CLOSE_API_KEY" in refused["hint"]
 
 
@@ -138,6 +138,25 @@ def test_a_paused_worker_stops_promptly_and_a_new_key_goes_on_at_once(cluster: C
     assert_stamped(cluster, ids)
     assert make_queue(cluster.redis).failed_job_registry.count == 0
     assert readiness(cluster)[0] == 200  # the fixture also searches every log for WRONG_KEY
+
+
+def test_a_suspended_organization_pauses_the_workers_until_it_is_lifted(cluster: Cluster) -> None:
+    """Close answers 403 to every call, GET /me/ included, as for a suspended organization:
+    the key is at fault as for a 401. 30 events stay queued (none parked), /readyz and
+    `dealkeeper status` name the 403; once Close answers again all 30 are applied."""
+    cluster.fake.fail_next(10**6, status=403, body={"error": "Organization suspended"})
+    cluster.start(workers=1)
+    ids = won_deals(cluster, EVENTS)
+    wait_for(lambda: paused_with_all_queued(cluster), what="events queued, worker paused")
+    assert_paused(cluster, status=403)
+    assert worker_log(cluster).count("close_key_refused") == 1
+
+    cluster.fake.clear_faults()
+    wait_for(lambda: cluster.our_writes(), what="the first write", timeout=RESUME_SEC)
+    wait_for(lambda: len(cluster.our_writes()) == EVENTS, what="every event", timeout=SETTLE_SEC)
+    assert_stamped(cluster, ids)
+    assert make_queue(cluster.redis).failed_job_registry.count == 0
+    assert readiness(cluster)[0] == 200
 
 
 def test_a_403_for_one_deal_parks_that_event_only(cluster: Cluster) -> None:
