@@ -14,6 +14,7 @@ import redis
 from flask.testing import FlaskClient
 from rq import Queue
 
+from service.adapters.snapshot import collect_status
 from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY
 from service.config.settings import Settings
 from service.intake import signatures
@@ -26,6 +27,7 @@ from service.intake.budget import (
 KEY = bytes.fromhex("5a" * 32)
 NOW = 1_800_000_000.0
 RULES = "rules:\n  - name: full-confidence\n    then:\n      - set: {confidence: 100}\n"
+LAST_WEBHOOK_METRIC = "dealkeeper_last_webhook_timestamp_seconds "
 FLOOD = 3000  # past the whole process's budget (1,200 a minute) more than twice over
 
 
@@ -216,16 +218,24 @@ def test_intake_swept_action_is_dealkeepers_own_and_400(client: FlaskClient, que
 
 
 def test_intake_refused_deliveries_leave_the_last_webhook_time_alone(
-    client: FlaskClient, redis_client: redis.Redis
+    client: FlaskClient, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     """401s (a wrong CLOSE_WEBHOOK_SECRET), 400s and 413s do not move last_webhook_at, so
     an outage of refusals is not taken for traffic; an accepted delivery does."""
+    rules_path = tmp_path / "rules.yaml"
     post(client, envelope(), {})
     bad = envelope(object_id="..")
     post(client, bad, signed(bad))
     client.post("/webhooks/close", data=b"x" * (1024 * 1024 + 1))
 
     before = redis_client.hget(LAST_KEY, LAST_WEBHOOK_FIELD)
+    metric_before = client.get("/metrics").get_data(as_text=True)
+    status_before = collect_status(redis_client, rules_path=rules_path).last_webhook_at
     post(client, envelope(), signed(envelope()))
 
     assert (None, True) == (before, redis_client.hget(LAST_KEY, LAST_WEBHOOK_FIELD) is not None)
+    # What operators see: the metric and `dealkeeper status`'s `last webhook` stood still.
+    assert LAST_WEBHOOK_METRIC not in metric_before
+    assert LAST_WEBHOOK_METRIC in client.get("/metrics").get_data(as_text=True)
+    assert status_before is None
+    assert collect_status(redis_client, rules_path=rules_path).last_webhook_at is not None
