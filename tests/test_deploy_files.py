@@ -79,6 +79,22 @@ def test_deploy_app_json_brings_redis_and_both_processes() -> None:
     assert "none" == app["env"]["REDIS_SSL_CERT_REQS"]["value"]
 
 
+def test_deploy_x_forwarded_for_is_believed_behind_herokus_router_only() -> None:
+    """Heroku's router appends one X-Forwarded-For hop: app.json and deploy.md's
+    `heroku config:set` trust exactly that one. A container is reached directly: compose
+    and the image leave DEALKEEPER_PROXIES at its default, 0, and the header is ignored."""
+    app = json.loads((REPO / "app.json").read_text())
+    deploy = (REPO / "docs" / "deploy.md").read_text()
+    heroku_set = [line for line in deploy.splitlines() if line.startswith("heroku config:set")]
+
+    assert 0 == Settings.from_env({}).proxies
+    assert "1" == app["env"]["DEALKEEPER_PROXIES"]["value"]
+    assert "DEALKEEPER_PROXIES=1" in heroku_set[0].split()
+    for name, service in compose_services():
+        assert "DEALKEEPER_PROXIES" not in (service.get("environment") or {}), name
+    assert "DEALKEEPER_PROXIES" not in (REPO / "Dockerfile").read_text()
+
+
 def procfile() -> dict[str, str]:
     lines = (REPO / "Procfile").read_text().splitlines()
     return dict((k.strip(), v.strip()) for k, v in (line.split(":", 1) for line in lines))
