@@ -22,6 +22,7 @@ BENCHMARKS = {
     "memory": "bench.memory",
     "soak": "bench.soak",
     "redis": "bench.footprint",
+    "console": "bench.console",
 }
 ALL = (
     "intake",
@@ -31,6 +32,7 @@ ALL = (
     "latency",
     "memory",
     "redis",
+    "console",
 )  # soak is a separate run
 
 

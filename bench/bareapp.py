@@ -7,6 +7,7 @@
   that answers only once the event is safe in Redis does (one round trip).
 - POST /relay reads the body, queues one RQ job that makes one PUT to the fake Close, and
   answers 202: the latency baseline (the least any webhook-to-PUT path on this stack does).
+- GET /page renders a 50-row table with Jinja2: the console benchmark's baseline page.
 - `noop` is the job of the worker baseline; `relay_put` the job /relay queues;
   `get_and_put` the worker's second baseline: the GET and the PUT an event needs (the same
   urllib3 pool dealkeeper sends through), with nothing around them.
@@ -21,12 +22,17 @@ from typing import Any
 import redis
 import requests
 import urllib3
-from flask import Flask, request
+from flask import Flask, render_template_string, request
 from rq import Queue
 from rq.serializers import JSONSerializer
 
 from service.config import defaults
 
+BARE_PAGE = (
+    "<!doctype html><title>bare</title><table>"
+    "{% for row in rows %}<tr><td>{{ row }}</td><td>oppo_{{ row }}</td></tr>{% endfor %}"
+    "</table>"
+)
 _session = requests.Session()
 _pool = urllib3.PoolManager(retries=False)
 
@@ -66,6 +72,11 @@ def create_app() -> Flask:
     @app.get("/healthz")
     def healthz() -> tuple[str, int]:
         return "ok", 200
+
+    @app.get("/page")
+    def page() -> str:
+        """The console's baseline: a Jinja2 page of a 50-row table, from no data at all."""
+        return render_template_string(BARE_PAGE, rows=range(50))
 
     return app
 

@@ -5,8 +5,9 @@ record, the floor every event pays for 4 days; and what that makes a day's event
 
 Three `dealkeeper worker` processes apply the events (real Redis, the fake Close). Each deal
 is moved to won (one PUT) and then edited `per-deal - 1` times (no rule acts: no call);
-then `parked` deals get a value Close refuses to tag (400: parked). Bytes are Redis's own
-count (MEMORY USAGE of every key, service/adapters/footprint.py) after less before.
+then `parked` deals get a value Close refuses to tag (400: parked). The finished events are
+queued before the workers start, so what a queued event holds is measured too. Bytes are
+Redis's own count (MEMORY USAGE of every key, service/adapters/footprint.py) after less before.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class PerEvent:
 
     finished: dict[str, float]
     parked: dict[str, float]
+    queued: dict[str, float]
 
     @property
     def dedupe(self) -> float:
@@ -98,6 +100,12 @@ class PerEvent:
     @property
     def parked_job(self) -> float:
         return self.parked.get("jobs", 0.0)
+
+    @property
+    def queued_beside_dedupe(self) -> float:
+        """What a queued event holds until a worker takes it (its job, its place in its
+        deal's order): the backlog a Close or worker outage leaves costs this much."""
+        return sum(v for k, v in self.queued.items() if k not in ("dedupe", "shared"))
 
 
 def measure(folder: Path, *, deals: int, per_deal: int, parked: int) -> PerEvent:
@@ -117,17 +125,22 @@ def measure(folder: Path, *, deals: int, per_deal: int, parked: int) -> PerEvent
                 DEALKEEPER_RULES=str(write_rules(folder, RULES)),
             )
             connection = redis.Redis.from_url(server.url)
+            finished = _events(fake, deals, per_deal)
+            refused = _refused(fake, parked)
+            # Queued before any worker runs: what a backlog holds per event.
+            before = bytes_by_kind(connection)
+            enqueue_all(connection, finished)
+            queued = _per_event(before, bytes_by_kind(connection), len(finished))
             workers = [start_worker(env, folder / f"worker{n}.log") for n in range(WORKERS)]
             wait_until(
                 lambda: Worker.count(connection=connection) >= WORKERS, what="workers", timeout=60
             )
-            finished = _events(fake, deals, per_deal)
-            refused = _refused(fake, parked)
+            # Generous: 3 workers on a shared 2-core machine manage a few hundred events a second.
+            wait_until(lambda: _done(connection) >= len(finished), what="the events", timeout=900)
             return PerEvent(
-                finished=_delta(
-                    connection, finished, done=lambda: _done(connection) >= len(finished)
-                ),
+                finished=_per_event(before, bytes_by_kind(connection), len(finished)),
                 parked=_delta(connection, refused, done=lambda: _parked(connection) >= parked),
+                queued=queued,
             )
     finally:
         stop(*workers)
@@ -161,7 +174,11 @@ def _delta(connection: redis.Redis, events: list[dict[str, Any]], *, done: Any) 
     # Generous: 3 workers on a shared 2-core machine manage a few hundred events a second.
     wait_until(done, what="the events", timeout=900)
     after = bytes_by_kind(connection)
-    return {k: (after.get(k, 0) - before.get(k, 0)) / len(events) for k in after.keys() | before}
+    return _per_event(before, after, len(events))
+
+
+def _per_event(before: dict[str, int], after: dict[str, int], count: int) -> dict[str, float]:
+    return {k: (after.get(k, 0) - before.get(k, 0)) / count for k in after.keys() | before}
 
 
 def _done(connection: redis.Redis) -> int:
@@ -193,6 +210,7 @@ def run(deals: int, per_deal: int, parked: int) -> Result:
         "dedupe record (the floor), bytes": f"{per.dedupe:.0f}",
         f"history, bytes per event ({per_deal} events a deal)": f"{per.history:.0f}",
         "parked event, bytes (its job and reason)": f"{per.parked_job:.0f}",
+        "queued event, bytes beside dedupe (until taken)": f"{per.queued_beside_dedupe:.0f}",
         "shared (counters, workers), bytes per event": f"{per.finished.get('shared', 0):.0f}",
     }
     for volume in VOLUMES:

@@ -319,6 +319,11 @@ class FakeClose:
         fault = Fault(count, status, method, path_prefix, body, dict(headers or {}), after_serving)
         self.traffic.add_fault(fault)
 
+    def clear_faults(self) -> None:
+        """Answer normally again: faults not yet spent are dropped (a standing one, such as
+        a suspended organization's 403 on every request, lifted)."""
+        self.traffic.clear_faults()
+
     def delay_next(
         self,
         count: int,

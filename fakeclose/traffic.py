@@ -166,6 +166,11 @@ class Traffic:
         with self._lock:
             self._faults.append(fault)
 
+    def clear_faults(self) -> None:
+        """Drop every fault still queued (a standing one lifted)."""
+        with self._lock:
+            self._faults.clear()
+
     def add_delay(self, delay: Delay, *, ahead: bool = False) -> None:
         """Queue a delay (`ahead`: before those already queued, e.g. a standing latency)."""
         with self._lock:

@@ -74,9 +74,25 @@ def test_deploy_app_json_brings_redis_and_both_processes() -> None:
     sizing = (REPO / "docs" / "redis.md").read_text()
 
     assert ["heroku-redis:premium-2"] == [a["plan"] for a in app["addons"]]
-    assert "| 10,000 | 105 MB | premium-2 (250 MB): what `app.json` provisions |" in sizing
+    assert "| 10,000 | 106 MB | premium-2 (250 MB): what `app.json` provisions |" in sizing
     assert {"web": 1, "worker": 1} == {k: v["quantity"] for k, v in app["formation"].items()}
     assert "none" == app["env"]["REDIS_SSL_CERT_REQS"]["value"]
+
+
+def test_deploy_x_forwarded_for_is_believed_behind_herokus_router_only() -> None:
+    """Heroku's router appends one X-Forwarded-For hop: app.json and deploy.md's
+    `heroku config:set` trust exactly that one. A container is reached directly: compose
+    and the image leave DEALKEEPER_PROXIES at its default, 0, and the header is ignored."""
+    app = json.loads((REPO / "app.json").read_text())
+    deploy = (REPO / "docs" / "deploy.md").read_text()
+    heroku_set = [line for line in deploy.splitlines() if line.startswith("heroku config:set")]
+
+    assert 0 == Settings.from_env({}).proxies
+    assert "1" == app["env"]["DEALKEEPER_PROXIES"]["value"]
+    assert "DEALKEEPER_PROXIES=1" in heroku_set[0].split()
+    for name, service in compose_services():
+        assert "DEALKEEPER_PROXIES" not in (service.get("environment") or {}), name
+    assert "DEALKEEPER_PROXIES" not in (REPO / "Dockerfile").read_text()
 
 
 def procfile() -> dict[str, str]:

@@ -150,6 +150,9 @@ def test_the_wheel_carries_the_service_and_no_fake_close(wheel_files: list[str])
 
     assert {"service"} == shipped
     assert "service/intake/app.py" in wheel_files
+    # The console's templates and stylesheet are not Python: only package-data ships them.
+    assert "service/console/templates/console/base.html" in wheel_files
+    assert "service/console/static/console.css" in wheel_files
     assert [] == [name for name in wheel_files if "fakeclose" in name]
 
 

@@ -93,16 +93,25 @@ def format_tz_offset(hours: float) -> str:
     return f"{round(hours, 2) + 0.0:g}"  # + 0.0 turns -0.0 into 0.0
 
 
-def opportunity_path(opportunity_id: str) -> str:
-    """`opportunity/<id>/`, relative to the API base URL, the id quoted.
+def path_segment(value: str) -> str:
+    """`value` as one segment of a Close URL path, whatever it holds.
 
-    Quoting keeps `/` inside the segment, but `.` and `..` need no quoting and would still
-    collapse (`opportunity/../` is the API root), so they, and an empty id, are refused."""
-    if opportunity_id in ("", ".", ".."):
-        raise ValueError(
-            f"an opportunity id must be a Close id such as oppo_..., got {opportunity_id!r}"
-        )
-    return f"opportunity/{quote(opportunity_id, safe='')}/"
+    Quoting keeps `/`, `?`, `#` and `%` inside the segment, but `.` and `..` need no quoting
+    and would still collapse (`opportunity/../` is the API root), so they, and an empty
+    value, are refused: ValueError."""
+    if value in ("", ".", ".."):
+        raise ValueError(f"{value!r} cannot be a path segment of a Close URL")
+    return quote(value, safe="")
+
+
+def opportunity_path(opportunity_id: str) -> str:
+    """`opportunity/<id>/`, relative to the API base URL, the id one segment."""
+    return f"opportunity/{path_segment(opportunity_id)}/"
+
+
+def role_path(role_id: str) -> str:
+    """`role/<id>/` (Close's Roles API), the id one segment."""
+    return f"role/{path_segment(role_id)}/"
 
 
 @dataclass(frozen=True)

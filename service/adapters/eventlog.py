@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service.adapters.close import JSONAPI
+from service.adapters.close import JSONAPI, path_segment
+from service.config.errors import CloseNotFoundError
 from service.core.events import parse_close_time
 
 EVENT_LOG_RETENTION = timedelta(days=30)
@@ -158,9 +159,20 @@ def _pages(
         params["_cursor"] = str(cursor)
 
 
+def event_path(event_id: str) -> str:
+    """`event/<id>/`, the id one segment (an id typed at `dealkeeper test --add-case`)."""
+    return f"event/{path_segment(event_id)}/"
+
+
 def get_event(client: JSONAPI, event_id: str) -> dict[str, Any]:
     """One event by id (CloseNotFoundError when it is older than the retention or unknown)."""
-    return client.request_json("GET", f"event/{event_id}/")
+    try:
+        path = event_path(event_id)
+    except ValueError as error:  # `.`, `..` or nothing: no event has that id
+        raise CloseNotFoundError(
+            method="GET", path="event/", status=None, reason=str(error)
+        ) from None
+    return client.request_json("GET", path)
 
 
 def earliest_available(now: datetime) -> datetime:

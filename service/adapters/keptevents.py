@@ -8,6 +8,7 @@ done, not the deal: once an event is finished, only Close's event log still has 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -19,6 +20,28 @@ from service.core.events import is_close_id
 
 # How many job keys a SCAN asks Redis to look at per round trip: a CLI's one-off search.
 SCAN_BATCH = 1000
+
+
+class KeptEvents:
+    """Looks events up in the jobs of one Redis; a Redis that does not answer is told to
+    `on_error` and counts as holding nothing (the caller has Close's log to go by)."""
+
+    def __init__(
+        self,
+        connection: redis.Redis,
+        *,
+        on_error: Callable[[redis.RedisError], None] = lambda _: None,
+    ) -> None:
+        self.connection = connection
+        self.on_error = on_error
+
+    def get(self, event_id: str) -> dict[str, Any] | None:
+        """The event as the newest job holding it has it; None when none does."""
+        try:
+            return kept_event(self.connection, event_id)
+        except redis.RedisError as error:
+            self.on_error(error)
+            return None
 
 
 def kept_event(connection: redis.Redis, event_id: str) -> dict[str, Any] | None:

@@ -38,7 +38,7 @@ from service.adapters.ordering import pending_key
 from service.adapters.ordering import score as pending_score
 from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY, Stats
 from service.config import defaults
-from service.config.errors import ConfigurationError, QueueUnavailableError
+from service.config.errors import ConfigurationError, QueueUnavailableError, RedisFullError
 from service.config.settings import Settings
 from service.core.events import Event, require_payload
 
@@ -207,6 +207,8 @@ def enqueue_event(
         ]
         queued = _enqueue_script(queue.connection, template)(keys=keys, args=args)
     except RedisError as error:
+        if is_out_of_memory(error):
+            raise RedisFullError(_not_taken(error)) from error
         raise QueueUnavailableError(_not_taken(error)) from error
     return Enqueued(job_id=job_id, duplicate=not queued)
 

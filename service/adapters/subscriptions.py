@@ -11,9 +11,8 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
-from service.adapters.close import JSONAPI
+from service.adapters.close import JSONAPI, path_segment
 
 PATH = "webhook/"
 PAGE_SIZE = 100
@@ -116,8 +115,8 @@ def ensure_subscription(
 
 
 def subscription_path(subscription_id: str) -> str:
-    """`webhook/<id>/`, the id quoted."""
-    return f"{PATH}{quote(subscription_id, safe='')}/"
+    """`webhook/<id>/`, the id one segment."""
+    return f"{PATH}{path_segment(subscription_id)}/"
 
 
 def resume(api: JSONAPI, subscription_id: str) -> dict[str, Any]:

@@ -4,6 +4,8 @@
     dk:sweep:scheduled:<sweep>:<epoch>    set (NX) by the one process that schedules that run
     dk:sweep:lock:<sweep>                 held while a slice of a run of <sweep> works
     dk:sweep:runs:<sweep>                 the last runs' summaries, newest first
+    dk:sweep:outcomes:<sweep>:<epoch>     hash: outcome -> count of the jobs a run queued
+                                          that finished (applied, no_update, ...)
 
 Each run is an RQ job scheduled with `enqueue_at` (the built-in scheduler, one per queue,
 moves it to the queue on time) under a fixed job id, after a SET NX on its guard: any
@@ -28,12 +30,16 @@ from rq.serializers import JSONSerializer
 
 from service.adapters.queue import make_queue
 from service.config.errors import QueueUnavailableError
+from service.core.events import Event
 
 CHECKPOINT_PREFIX = "dk:sweep:checkpoint:"
 GUARD_PREFIX = "dk:sweep:scheduled:"
 LOCK_PREFIX = "dk:sweep:lock:"
 RUNS_PREFIX = "dk:sweep:runs:"
 RUNS_KEPT = 20
+# A run's job outcomes outlive its record for a daily sweep (20 runs); a month is plenty.
+OUTCOMES_PREFIX = "dk:sweep:outcomes:"
+OUTCOMES_TTL_SEC = 35 * 24 * 3600
 # A slice killed with its worker is run again by RQ once the job is found abandoned.
 SLICE_RETRY_INTERVALS_SEC = (10, 60, 300)
 
@@ -104,6 +110,57 @@ class SweepStore:
     def runs(self, sweep: str) -> list[dict[str, Any]]:
         """The sweep's recorded runs, newest first."""
         return [json.loads(raw) for raw in self.connection.lrange(RUNS_PREFIX + sweep, 0, -1)]
+
+    def record_outcome(self, pipe: Any, event: Event, plan: Any, result: Mapping[str, Any]) -> None:
+        """A JobContext.finish_writers entry: a job a sweep queued counts its outcome for
+        its run (the event happened at the run's scheduled time), on the job's final
+        pipeline; other events write nothing."""
+        if not event.sweep:
+            return
+        key = f"{OUTCOMES_PREFIX}{event.sweep}:{int(event.date_created.timestamp())}"
+        pipe.hincrby(key, str(result.get("outcome", "unknown")), 1)
+        pipe.expire(key, OUTCOMES_TTL_SEC)
+
+    def recent_runs(
+        self, sweeps: Sequence[str], *, count: int
+    ) -> dict[str, list[tuple[dict[str, Any], dict[str, int]]]]:
+        """The last `count` runs of each sweep, newest first, each with the outcomes of the
+        jobs it queued so far: two round trips, however many sweeps."""
+        with self.connection.pipeline(transaction=False) as pipe:
+            for sweep in sweeps:
+                pipe.lrange(RUNS_PREFIX + sweep, 0, count - 1)
+            listed = pipe.execute()
+        runs = {
+            sweep: [_run(raw) for raw in found] for sweep, found in zip(sweeps, listed, strict=True)
+        }
+        wanted = [(sweep, _epoch(run)) for sweep, found in runs.items() for run in found]
+        with self.connection.pipeline(transaction=False) as pipe:
+            for sweep, epoch in wanted:
+                pipe.hgetall(f"{OUTCOMES_PREFIX}{sweep}:{epoch}")
+            outcomes = iter(pipe.execute())
+        return {
+            sweep: [(run, _counts(next(outcomes))) for run in found]
+            for sweep, found in runs.items()
+        }
+
+
+def _run(raw: bytes | str) -> dict[str, Any]:
+    try:
+        found = json.loads(raw)
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def _epoch(run: Mapping[str, Any]) -> int | None:
+    try:
+        return int(datetime.fromisoformat(str(run.get("at"))).timestamp())
+    except ValueError:
+        return None
+
+
+def _counts(raw: Mapping[Any, Any]) -> dict[str, int]:
+    return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}
 
 
 def schedule_job(

@@ -15,7 +15,14 @@ from typing import Any
 
 from service.authoring.naming import readable_key
 from service.core.events import Event, event_from_dict, event_from_envelope
-from service.core.rules import ConditionTrace, Explanation, RuleTrace
+from service.core.rules import (
+    ConditionTrace,
+    Explanation,
+    Metadata,
+    RuleSet,
+    RuleTrace,
+    explain_plan,
+)
 from service.core.rules.evaluation.actions import Part
 from service.core.rules.evaluation.texts import MAX_TEXT_CHARS
 from service.core.rules.evaluation.values import show
@@ -43,6 +50,53 @@ def event_from_opportunity(opportunity: Mapping[str, Any], *, now: datetime) -> 
         date_updated=now,
         data=dict(opportunity),
     )
+
+
+class PayloadMissingError(ValueError):
+    """The event came without its deal: there is nothing to judge."""
+
+
+def explained(
+    ruleset: RuleSet,
+    event: Event,
+    *,
+    metadata: Metadata | None,
+    rules_path: str,
+    names: Mapping[str, str] | None = None,
+) -> list[str]:
+    """What `dealkeeper explain` prints for one event: the explanation, which rules and
+    metadata judged it, and a note when an API key made the change. PayloadMissingError
+    when the event has no deal to judge."""
+    if event.payload_missing:
+        raise PayloadMissingError(
+            f"event {event.id} came without its {event.payload_key}: Close's event log shows "
+            "it to a non-admin API key only for an hour. Read it with an admin's API key, or "
+            f"use --opportunity {event.object_id} to explain the opportunity as it is now"
+        )
+    explanation = explain_plan(ruleset, event, metadata=metadata)
+    context = (
+        f"rules: {describe_rules(rules_path, ruleset)}; metadata: {describe_metadata(metadata)}"
+    )
+    lines = format_explanation(explanation, event=event, context=context, names=names)
+    if event.api_key_id:
+        lines.append(
+            f"note: this change was made through API key {event.api_key_id}; if that is "
+            "dealkeeper's own key, workers ignore the event (no loops)"
+        )
+    return lines
+
+
+def describe_rules(path: str, ruleset: RuleSet) -> str:
+    """Which rules: the path, how many and their digest."""
+    return f"{path} ({len(ruleset.rules)} rules, digest {ruleset.digest})"
+
+
+def describe_metadata(metadata: Metadata | None) -> str:
+    """Where statuses and custom fields came from, if anywhere."""
+    if metadata is None:
+        return "none (CLOSE_API_KEY is not set: custom fields are matched by the names written)"
+    fields = len(metadata.custom_fields)
+    return f"from Close ({len(metadata.statuses)} statuses, {fields} custom fields)"
 
 
 def format_explanation(

@@ -10,17 +10,14 @@ and the case is appended as text and run before the command says it is done.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import click
 import redis
 
-from service.adapters.eventlog import get_event
-from service.adapters.keptevents import kept_event
-from service.adapters.metadata import fetch_metadata
+from service.adapters.close import CloseClient
+from service.adapters.keptevents import KeptEvents
 from service.adapters.queue import connect, redis_url
 from service.authoring.newcase import (
     AddCaseError,
@@ -32,19 +29,12 @@ from service.authoring.newcase import (
     parse_expect,
 )
 from service.commands.rules import close_client
-from service.config.errors import CloseNotFoundError, ConfigurationError
+from service.config.errors import ConfigurationError
 from service.config.settings import Settings
-from service.core.events import EnvelopeError, event_from_dict, is_close_id
-from service.core.rules import Metadata, RuleSet, discover
-
-
-@dataclass(frozen=True)
-class Found:
-    """Close's event, where it came from, and Close's metadata (None without a key)."""
-
-    raw: dict[str, Any]
-    source: str
-    metadata: Metadata | None
+from service.core.events import is_close_id
+from service.core.rules import RuleSet, discover
+from service.processing import eventsource
+from service.processing.eventsource import Found
 
 
 def add_case(
@@ -74,47 +64,34 @@ def add_case(
 def find_event(settings: Settings, event_id: str) -> Found:
     """The event from Close's log, else from dealkeeper's Redis; a clear error when neither
     has it with its deal."""
-    raw, metadata, why = None, None, "CLOSE_API_KEY is not set"
-    if settings.close_api_key:
-        with close_client(settings, needed_for="--add-case") as client:
-            metadata = fetch_metadata(client)
-            try:
-                raw = get_event(client, event_id)
-                why = "" if _has_payload(raw) else "it came without its deal"
-            except CloseNotFoundError:
-                why = "Close has no such event (the event log keeps 30 days)"
-    if raw is not None and not why:
-        return Found(raw, "Close's event log", metadata)
-    kept = _from_redis(settings, event_id)
-    if kept is not None:
-        return Found(kept, "a job dealkeeper holds in Redis", metadata)
-    raise AddCaseError(
-        f"cannot read event {event_id}: {why}, and no job in dealkeeper's Redis holds it. "
-        "Close's event log shows a non-admin key an event's deal only in its first hour: use "
-        "an admin's CLOSE_API_KEY. dealkeeper keeps an event only while it is queued or parked"
-    )
-
-
-def _has_payload(raw: dict[str, Any]) -> bool:
+    connection = _connection(settings)
     try:
-        return not event_from_dict(raw).payload_missing
-    except EnvelopeError:
-        return False
+        if settings.close_api_key:
+            with close_client(settings, needed_for="--add-case") as client:
+                return _find(event_id, client=client, connection=connection)
+        return _find(event_id, client=None, connection=connection)
+    finally:
+        if connection is not None:
+            connection.close()
 
 
-def _from_redis(settings: Settings, event_id: str) -> dict[str, Any] | None:
+def _find(event_id: str, *, client: CloseClient | None, connection: redis.Redis | None) -> Found:
+    def noted(error: redis.RedisError) -> None:
+        click.echo(f"note: Redis did not answer ({error}); only Close's log was read", err=True)
+
+    kept = KeptEvents(connection, on_error=noted) if connection is not None else None
+    try:
+        return eventsource.find_event(event_id, client=client, kept=kept)
+    except eventsource.EventNotFoundError as error:
+        raise AddCaseError(str(error)) from None
+
+
+def _connection(settings: Settings) -> redis.Redis | None:
     try:
         url = redis_url(settings)
     except ConfigurationError:
         return None  # no REDIS_URL and no local `dealkeeper run`: nothing kept here
-    connection = connect(url, role="cli")
-    try:
-        return kept_event(connection, event_id)
-    except redis.RedisError as error:
-        click.echo(f"note: Redis did not answer ({error}); only Close's log was read", err=True)
-        return None
-    finally:
-        connection.close()
+    return connect(url, role="cli")
 
 
 def _write(case: NewCase, target: str, ruleset: RuleSet, *, source: str) -> list[str]:

@@ -21,7 +21,7 @@ import redis
 
 from service.adapters import eventlog
 from service.adapters import subscriptions as subs
-from service.adapters.close import CloseClient, Exchange
+from service.adapters.close import CloseClient, Exchange, role_path
 from service.adapters.metadata import fetch_metadata
 from service.adapters.queue import redis_url
 from service.authoring.online import check_against_close
@@ -183,8 +183,8 @@ def _check_admin(client: CloseClient, me: dict[str, Any]) -> Check:
     roles: dict[str, dict[str, Any]] = {}
     for role_id in diagnosis.custom_role_ids(me):
         try:
-            roles[role_id] = client.request_json("GET", f"role/{role_id}/")
-        except CloseAPIError:
+            roles[role_id] = client.request_json("GET", role_path(role_id))
+        except (CloseAPIError, ValueError):  # ValueError: an id that is no path segment
             continue  # not readable with this key: the check says it cannot tell
     return diagnosis.admin_check(me, roles)
 

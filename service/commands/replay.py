@@ -19,13 +19,18 @@ from service.adapters.close import JSONAPI, CloseClient
 from service.adapters.eventlog import EVENT_LOG_RETENTION, get_event, read_events
 from service.adapters.metadata import fetch_metadata
 from service.authoring.backtest import format_backtest, format_diff, replay
-from service.authoring.explain import event_from_json, event_from_opportunity, format_explanation
+from service.authoring.explain import (
+    PayloadMissingError,
+    describe_rules,
+    event_from_json,
+    event_from_opportunity,
+    explained,
+)
 from service.authoring.naming import field_names
 from service.commands.rules import close_client, load_or_exit, metadata_from_close, rules_path
 from service.config.errors import CloseNotFoundError
 from service.config.settings import Settings
 from service.core.events import EnvelopeError, Event, event_from_dict
-from service.core.rules import Metadata, RuleSet, explain_plan
 from service.core.rules.evaluation.dates import format_duration, parse_duration
 
 T = TypeVar("T")
@@ -50,23 +55,15 @@ def explain(
     ruleset = load_or_exit(target)
     settings = Settings.from_env()
     event = _event(settings, event_file=event_file, event_id=event_id, opportunity=opportunity)
-    if event.payload_missing:
-        raise click.ClickException(
-            f"event {event.id} came without its {event.payload_key}: Close's event log shows "
-            "it to a non-admin API key only for an hour. Read it with an admin's API key, or "
-            f"use --opportunity {event.object_id} to explain the opportunity as it is now"
-        )
     metadata = metadata_from_close(settings)
-    explanation = explain_plan(ruleset, event, metadata=metadata)
-    context = f"rules: {_described(target, ruleset)}; metadata: {_metadata_text(metadata)}"
-    names = field_names(metadata)
-    for line in format_explanation(explanation, event=event, context=context, names=names):
-        click.echo(line)
-    if event.api_key_id:
-        click.echo(
-            f"note: this change was made through API key {event.api_key_id}; if that is "
-            "dealkeeper's own key, workers ignore the event (no loops)"
+    try:
+        lines = explained(
+            ruleset, event, metadata=metadata, rules_path=target, names=field_names(metadata)
         )
+    except PayloadMissingError as error:
+        raise click.ClickException(str(error)) from None
+    for line in lines:
+        click.echo(line)
 
 
 def _event(
@@ -92,17 +89,6 @@ def _event(
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _described(path: str, ruleset: RuleSet) -> str:
-    return f"{path} ({len(ruleset.rules)} rules, digest {ruleset.digest})"
-
-
-def _metadata_text(metadata: Metadata | None) -> str:
-    if metadata is None:
-        return "none (CLOSE_API_KEY is not set: custom fields are matched by the names written)"
-    fields = len(metadata.custom_fields)
-    return f"from Close ({len(metadata.statuses)} statuses, {fields} custom fields)"
 
 
 @click.command()
@@ -134,7 +120,7 @@ def backtest(since: str, rules_option: str | None, other: str | None) -> None:
         baseline=baseline,
         each=lambda events: _progress(events, label="replaying events", stream=sys.stderr),
     )
-    title = f"backtest of {_described(target, ruleset)} since {start:%Y-%m-%d %H:%M} UTC"
+    title = f"backtest of {describe_rules(target, ruleset)} since {start:%Y-%m-%d %H:%M} UTC"
     names = field_names(metadata)
     for line in format_backtest(result, title=title, names=names):
         click.echo(line)

@@ -34,6 +34,7 @@ from service.core.events import Event
 from service.core.rules import Metadata, Rule, RuleSet
 from service.core.rules.suggest import closest
 from service.processing import jobs
+from service.processing.sweeps.dryrun import dry_run_sweeper
 from service.processing.sweeps.progress import Progress
 from service.processing.sweeps.report import Outcomes, count_outcomes, format_summary, is_settled
 from service.processing.sweeps.run import Sweeper, run_sweep
@@ -65,7 +66,7 @@ def sweep_command(name: str, dry_run: bool, rules_option: str | None, wait_sec: 
     if dry_run:
         with close_client(settings, needed_for="sweep") as client:
             metadata = fetch_metadata(client)
-            sweeper = Sweeper(
+            sweeper = dry_run_sweeper(
                 rule, ruleset=ruleset, moment=moment, client=client, metadata=metadata
             )
             progress = list_every_page(sweeper, stream=sys.stderr)

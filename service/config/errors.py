@@ -72,6 +72,11 @@ class QueueUnavailableError(DealkeeperError):
     """Redis did not take the event; Close must deliver it again."""
 
 
+class RedisFullError(QueueUnavailableError):
+    """Redis is at maxmemory and refuses writes (noeviction): nothing of the event was
+    written; room must be made before Close's retries can be taken."""
+
+
 class OpportunityBusyError(DealkeeperError):
     """Another worker is applying an event of the same opportunity."""
 

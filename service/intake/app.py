@@ -27,7 +27,12 @@ from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
 from service.adapters.unknownfields import read_unknown_fields
 from service.config import defaults
-from service.config.errors import InvalidRulesError, QueueUnavailableError, WebhookRejectedError
+from service.config.errors import (
+    InvalidRulesError,
+    QueueUnavailableError,
+    RedisFullError,
+    WebhookRejectedError,
+)
 from service.config.settings import Settings
 from service.core.events import EnvelopeError, Event, event_from_delivery
 from service.core.status import KEY_REFUSED_HINT
@@ -312,7 +317,9 @@ def _add_error_handlers(app: Flask, intake: Intake) -> None:
     @app.errorhandler(QueueUnavailableError)
     def unavailable(error: QueueUnavailableError) -> tuple[Response, int, dict[str, str]]:
         log.error("webhook_not_queued", extra={"reason": str(error)})
-        return jsonify(error="queue unavailable; deliver again later"), 503, {"Retry-After": "30"}
+        # The sender learns why, not Redis's own words (those are in the log line).
+        why = "Redis is full" if isinstance(error, RedisFullError) else "queue unavailable"
+        return jsonify(error=f"{why}; deliver again later"), 503, {"Retry-After": "30"}
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> tuple[Response, int]:

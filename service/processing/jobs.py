@@ -35,6 +35,7 @@ from service.adapters.ownwrites import OwnWrites, Sent
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
+from service.adapters.sweepstore import SweepStore
 from service.adapters.unknownfields import UnknownFieldsWatch
 from service.config import defaults
 from service.config.errors import (
@@ -123,6 +124,7 @@ def build_context(settings: Settings, *, connection: redis.Redis) -> JobContext:
         context.unknown_fields = UnknownFieldsWatch(connection)
     context.finish_writers.append(History(connection).record_finished)
     context.finish_writers.append(Activity(connection).record_finished)
+    context.finish_writers.append(SweepStore(connection).record_outcome)
     return context
 
 

@@ -12,6 +12,8 @@ from fakeclose import FakeClose
 from service.adapters.authfault import (
     AUTH_FAULT_KEY,
     AUTH_FAULT_TTL_SEC,
+    PROBE_CAP_SEC,
+    PROBE_FIRST_SEC,
     PROBE_KEY,
     KeyGate,
     read_refusal,
@@ -95,3 +97,33 @@ def test_the_key_fixed_at_close_is_noticed_by_the_next_due_probe(
     fake_close.set_api_keys({API_KEY: API_KEY_ID})
     assert not gate.refused()
     assert read_refusal(redis_client) is None
+
+
+@pytest.mark.allow_error_logs
+def test_probes_of_a_refused_key_back_off_to_a_cap_shared_by_every_worker(
+    redis_client: redis.Redis, fake_close: FakeClose, make_client: Callable[..., CloseClient]
+) -> None:
+    """Each failed probe doubles the pause before the next (1, 2, 4, 8 s) up to 10 s, kept
+    as the probe key's expiry, so a key fixed at Close is seen within 10 s while a refused
+    one costs a GET every 10 s at most; while a pause lasts no worker asks /me/."""
+    fake_close.set_api_keys({})
+    gate = KeyGate(redis_client, make_client(), api_key=API_KEY)
+    other_worker = KeyGate(redis_client, make_client(), api_key=API_KEY)
+    assert gate.judge(refusal_of(make_client())) is not None
+
+    def probes() -> int:
+        return len(fake_close.requests_matching(method="GET", path_prefix="me/"))
+
+    pauses_ms = []
+    for _ in range(7):
+        redis_client.delete(PROBE_KEY)  # the pause before this probe has passed
+        asked = probes()
+        assert gate.refused()
+        pauses_ms.append(redis_client.pttl(PROBE_KEY))
+        assert other_worker.refused() and gate.refused()  # within the pause: not asked
+        assert probes() == asked + 1
+
+    expected_ms = [min(PROBE_CAP_SEC, PROBE_FIRST_SEC * 2**n) * 1000 for n in range(7)]
+    assert [1000, 2000, 4000, 8000, 10_000, 10_000, 10_000] == expected_ms
+    # pttl counts down from the pause just set: to the nearest second, it is that pause.
+    assert expected_ms == [round(p, -3) for p in pauses_ms]

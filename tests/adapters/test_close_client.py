@@ -8,6 +8,7 @@ import socket
 import time
 from collections.abc import Callable
 from email.utils import parsedate_to_datetime
+from urllib.parse import unquote
 
 import pytest
 
@@ -18,7 +19,11 @@ from service.adapters.close import (
     close_api_for,
     format_tz_offset,
     opportunity_path,
+    path_segment,
+    role_path,
 )
+from service.adapters.eventlog import event_path, get_event
+from service.adapters.subscriptions import subscription_path
 from service.config.errors import (
     CloseAPIError,
     CloseClientError,
@@ -100,7 +105,7 @@ def test_format_tz_offset_rejects_impossible_offsets() -> None:
 def test_opportunity_path_refuses_ids_that_collapse(opportunity_id: str) -> None:
     """`.` and `..` need no quoting yet would turn `opportunity/<id>/` into another path
     (`..`: the API root), so they are refused rather than sent."""
-    with pytest.raises(ValueError, match="an opportunity id must be a Close id"):
+    with pytest.raises(ValueError, match="cannot be a path segment"):
         opportunity_path(opportunity_id)
 
 
@@ -544,3 +549,40 @@ def test_client_keeps_the_date_header_of_the_last_answer(
     for header in (kept, client.last_date_header):
         assert header is not None
         assert 7190 < parsedate_to_datetime(header).timestamp() - time.time() < 7210
+
+
+@pytest.mark.parametrize("value", ["", ".", ".."])
+def test_path_segment_refuses_what_would_collapse(value: str) -> None:
+    """An empty id, `.` and `..` need no quoting yet change the path they sit in."""
+    with pytest.raises(ValueError, match="cannot be a path segment"):
+        path_segment(value)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [opportunity_path, subscription_path, event_path, role_path],
+    ids=["opportunity", "subscription", "event", "role"],
+)
+def test_every_close_url_keeps_its_id_inside_one_segment(build: Callable[[str], str]) -> None:
+    """Whatever the id, the path is the collection, one quoted segment, and `/`: the
+    opportunity, a subscription, an event of the log (an id typed at --add-case) and a
+    role (an id Close's /me/ gives) alike."""
+    collection = build("x_1").removesuffix("x_1/")
+    for value in ["oppo_x/../y", "../lead_1", "a?b#c", "a%2F..", "x_1"]:
+        path = build(value)
+        assert path.startswith(collection) and path.endswith("/")
+        inner = path[len(collection) : -1]
+        assert "/" not in inner and "?" not in inner and "#" not in inner
+        assert unquote(inner) == value
+    for value in [".", ".."]:
+        with pytest.raises(ValueError, match="cannot be a path segment"):
+            build(value)
+
+
+def test_get_event_of_an_id_that_is_no_segment_is_not_found(
+    client: CloseClient, fake_close: FakeClose
+) -> None:
+    """`dealkeeper test --add-case ..` asks Close nothing: no event has that id."""
+    with pytest.raises(CloseNotFoundError):
+        get_event(client, "..")
+    assert [] == fake_close.requests_matching()

@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from fakeclose import FakeClose
-from fakeclose.seed import seed_demo
+from fakeclose.aged import seed_aged
 from tests.cluster import REPO, Cluster, make_cluster
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -49,7 +50,9 @@ if webdriver is None or not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exis
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     fake = FakeClose().start()
-    deals = seed_demo(fake, count=DEALS)
+    # Deals with a past (some untouched for months), so sweeps and the report find some.
+    deals = seed_aged(fake, count=DEALS, now=datetime.now(UTC))
+    active = [d for d in deals if fake.opportunity(d)["status_type"] == "active"]
     rules = tmp_path_factory.mktemp("rules")
     for name in RULE_FILES:
         shutil.copy(REPO / name, rules)
@@ -63,7 +66,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     try:
         cluster.start(workers=1)
         won = fake.status_id("Won")
-        for deal in deals[:WON]:
+        for deal in active[:WON]:
             fake.user_update(deal, {"status_id": won})
         cluster.settle(timeout=120)  # 30 events through a busy machine's worker
         yield cluster

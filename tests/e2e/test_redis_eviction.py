@@ -90,8 +90,9 @@ def test_web_on_a_full_redis_answers_503_and_writes_nothing(
     start_web: Callable[..., Web], own_redis: redis.Redis
 ) -> None:
     """A Redis at maxmemory with noeviction refuses the enqueue script's first write: the
-    webhook is answered 503 with Retry-After (Close retries), an ERROR line says Redis is
-    full, and no key of the event (dedupe record, pending set, job, queue) was written."""
+    webhook is answered 503 with Retry-After (Close retries), the answer and an ERROR line
+    say Redis is full, and no key of the event (dedupe record, pending set, job, queue) was
+    written."""
     web = start_web(REDIS_URL=url_of(own_redis))
     own_redis.config_set("maxmemory", str(4 * 1024 * 1024))
     fill(own_redis)
@@ -105,6 +106,7 @@ def test_web_on_a_full_redis_answers_503_and_writes_nothing(
 
     assert 503 == response.status_code
     assert "Retry-After" in response.headers
+    assert "Redis is full" in response.json()["error"]
     assert keys_before == sorted(own_redis.keys("*"))
     [logged] = started_lines(web, "webhook_not_queued")
     assert "error" == logged["level"]

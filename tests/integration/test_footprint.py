@@ -58,8 +58,9 @@ def test_a_finished_event_leaves_its_dedupe_record_history_and_under_1kb_more(
     fake_close: FakeClose, queue: Queue, work: Callable[[], None], redis_client: redis.Redis
 ) -> None:
     """Events done (some sent back first to wait for an older one: queued newest first),
-    nothing of their jobs stays, and what else they leave (own-write receipts, loop-guard
-    counts) is under 1 KB an event. RQ kept each job and its result an hour: 6.8 KB."""
+    nothing of their jobs stays, and all an event leaves (its dedupe record and history,
+    which must stay, and own-write receipts, loop-guard counts) is under 1 KB, as issue 19
+    asks. RQ kept each job and its result an hour: 6.8 KB."""
     events = [e for _ in range(DEALS) for e in deal_events(fake_close)]
     for raw in reversed(events):  # the newest of a deal first: it must wait its turn
         queue_raw(raw, queue)
@@ -70,9 +71,9 @@ def test_a_finished_event_leaves_its_dedupe_record_history_and_under_1kb_more(
     per_event = {kind: kinds.get(kind, 0) / len(events) for kind in kinds}
     print("bytes per finished event:", {k: round(v) for k, v in sorted(per_event.items())})
     assert 0 == queue.count + queue.scheduled_job_registry.count
-    assert sum(per_event.get(kind, 0) for kind in KIND_OF_EVENT) <= 1024
     assert [] == redis_client.keys("rq:job:*") + redis_client.keys("rq:results:*")
-    assert per_event["dedupe"] + per_event["history"] <= 1024
+    # One budget for all of it: two (what stays, the rest) each under 1 KB allowed 2 KB.
+    assert sum(per_event.get(kind, 0) for kind in ("dedupe", "history", *KIND_OF_EVENT)) <= 1024
 
 
 @pytest.fixture

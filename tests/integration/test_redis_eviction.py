@@ -13,7 +13,7 @@ import redis
 from click.testing import CliRunner, Result
 from flask.testing import FlaskClient
 
-from service.adapters.eviction import read_policy
+from service.adapters.eviction import PolicyWatch, read_policy
 from service.commands.cli import cli
 from service.config.settings import Settings
 from service.intake.app import create_app
@@ -109,3 +109,20 @@ def test_readyz_reads_the_policy_once_a_minute_not_per_probe(own_redis: redis.Re
 
     after = own_redis.info("commandstats").get("cmdstat_info", {}).get("calls", 0)
     assert 1 == after - before  # this test's own INFO, and nothing from the probes
+
+
+def test_readyz_policy_follows_a_change_within_its_minute(own_redis: redis.Redis) -> None:
+    """The policy /readyz reports is read again once its minute is up: an operator's fix
+    (or a provider's change to an evicting policy) shows without a restart."""
+    now = [0.0]
+    own_redis.config_set("maxmemory-policy", "allkeys-lru")
+    watch = PolicyWatch(own_redis, ttl_sec=60, clock=lambda: now[0])
+    seen = [watch.current().shown]
+
+    own_redis.config_set("maxmemory-policy", "noeviction")
+    now[0] = 59.0
+    seen.append(watch.current().shown)
+    now[0] = 60.0
+    seen.append(watch.current().shown)
+
+    assert ["allkeys-lru", "allkeys-lru", "noeviction"] == seen

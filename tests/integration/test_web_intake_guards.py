@@ -14,14 +14,20 @@ import redis
 from flask.testing import FlaskClient
 from rq import Queue
 
+from service.adapters.snapshot import collect_status
 from service.adapters.stats import LAST_KEY, LAST_WEBHOOK_FIELD, STATS_KEY
 from service.config.settings import Settings
 from service.intake import signatures
-from service.intake.budget import RejectionBudget
+from service.intake.budget import (
+    DEFAULT_PER_CLIENT_PER_MIN,
+    DEFAULT_TOTAL_PER_MIN,
+    RejectionBudget,
+)
 
 KEY = bytes.fromhex("5a" * 32)
 NOW = 1_800_000_000.0
 RULES = "rules:\n  - name: full-confidence\n    then:\n      - set: {confidence: 100}\n"
+LAST_WEBHOOK_METRIC = "dealkeeper_last_webhook_timestamp_seconds "
 FLOOD = 3000  # past the whole process's budget (1,200 a minute) more than twice over
 
 
@@ -116,6 +122,42 @@ def test_intake_refusals_past_the_budget_cost_no_log_line_or_counter(
 
 
 @pytest.mark.parametrize(
+    ("proxies", "written"),
+    [(0, DEFAULT_PER_CLIENT_PER_MIN), (1, DEFAULT_TOTAL_PER_MIN)],
+    ids=["one-sender", "a-sender-per-forwarded-address"],
+)
+def test_intake_flood_costs_one_counter_per_refusal_within_the_budget_and_nothing_past_it(
+    make_client: Callable[..., FlaskClient],
+    redis_client: redis.Redis,
+    proxies: int,
+    written: int,
+) -> None:
+    """What docs/intake.md promises a flood costs Redis, counted by Redis itself: 3,000
+    unsigned posts with rotating X-Forwarded-For write one HINCRBY of the rejected_401
+    counter per refusal while the budget lasts (60 for one sender, 1,200 in all when each
+    is believed to be another) and no other command or key; past it, nothing."""
+    client = make_client(proxies=proxies)
+    # The window frozen: on a slow machine the flood may take longer than a minute.
+    client.application.extensions["dealkeeper"].budget = RejectionBudget(clock=lambda: 0.0)
+    junk = envelope(0)
+    redis_client.config_resetstat()
+
+    answers = {
+        post(client, junk, {"X-Forwarded-For": f"198.51.{n // 256}.{n % 256}"}).status_code
+        for n in range(FLOOD)
+    }
+
+    calls = {
+        name.removeprefix("cmdstat_"): stat["calls"]
+        for name, stat in redis_client.info("commandstats").items()
+    }
+    assert {401} == answers
+    assert {"hincrby": written} == {k: v for k, v in calls.items() if k != "config"}
+    assert [STATS_KEY.encode()] == redis_client.keys()
+    assert written == refusals_counted(redis_client)
+
+
+@pytest.mark.parametrize(
     ("proxies", "hops", "recorded"),
     [
         (0, ["203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"], 1),
@@ -176,16 +218,24 @@ def test_intake_swept_action_is_dealkeepers_own_and_400(client: FlaskClient, que
 
 
 def test_intake_refused_deliveries_leave_the_last_webhook_time_alone(
-    client: FlaskClient, redis_client: redis.Redis
+    client: FlaskClient, redis_client: redis.Redis, tmp_path: Path
 ) -> None:
     """401s (a wrong CLOSE_WEBHOOK_SECRET), 400s and 413s do not move last_webhook_at, so
     an outage of refusals is not taken for traffic; an accepted delivery does."""
+    rules_path = tmp_path / "rules.yaml"
     post(client, envelope(), {})
     bad = envelope(object_id="..")
     post(client, bad, signed(bad))
     client.post("/webhooks/close", data=b"x" * (1024 * 1024 + 1))
 
     before = redis_client.hget(LAST_KEY, LAST_WEBHOOK_FIELD)
+    metric_before = client.get("/metrics").get_data(as_text=True)
+    status_before = collect_status(redis_client, rules_path=rules_path).last_webhook_at
     post(client, envelope(), signed(envelope()))
 
     assert (None, True) == (before, redis_client.hget(LAST_KEY, LAST_WEBHOOK_FIELD) is not None)
+    # What operators see: the metric and `dealkeeper status`'s `last webhook` stood still.
+    assert LAST_WEBHOOK_METRIC not in metric_before
+    assert LAST_WEBHOOK_METRIC in client.get("/metrics").get_data(as_text=True)
+    assert status_before is None
+    assert collect_status(redis_client, rules_path=rules_path).last_webhook_at is not None
