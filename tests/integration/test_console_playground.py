@@ -212,3 +212,14 @@ def dump(connection: redis.Redis, key: bytes) -> str:
     }
     reader = readers.get(connection.type(key))
     return repr(key) + (repr(reader(key)) if reader else "")
+
+
+def test_the_pasted_text_is_shown_escaped(client: tuple[FlaskClient, str]) -> None:
+    """What is pasted comes back in the textarea and on the numbered lines as text, never
+    as markup (a paste from somewhere else must not run in the console's page)."""
+    pasted = "rules:\n  - name: x</textarea><script>alert(1)</script>\n"
+
+    _, page = post(client, pasted)
+
+    assert "<script>" not in page and "</textarea><script>" not in page
+    assert "x&lt;/textarea&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in page
