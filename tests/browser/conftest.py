@@ -86,7 +86,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
     profile = tmp_path_factory.mktemp("chromium-profile")
     options.add_argument(f"--user-data-dir={profile}")
     options.add_experimental_option("prefs", {
-        "download.default_directory": str(profile / "downloads"),
+        "download.default_directory": str(profile.parent / (profile.name + "-downloads")),
         "download.prompt_for_download": False,
     })  # fmt: skip
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
@@ -103,4 +103,18 @@ def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     wanted = os.environ.get("DEALKEEPER_SCREENSHOTS")
     folder = Path(wanted) if wanted else tmp_path_factory.mktemp("screenshots")
     folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def downloads(browser: webdriver.Chrome) -> Path:
+    """The folder the browser saves downloads in, emptied first."""
+    folder = Path(browser.capabilities["chrome"]["userDataDir"])
+    folder = folder.parent / (folder.name + "-downloads")
+    folder.mkdir(exist_ok=True)
+    browser.execute_cdp_cmd(
+        "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(folder)}
+    )
+    for old in folder.iterdir():
+        old.unlink()
     return folder
