@@ -110,5 +110,7 @@ def test_history_hook_records_what_a_job_did(redis_client: redis.Redis, redis_ur
             fired=["stamp-date-won", "full-confidence-when-won"],
             update={"date_won": "2026-11-27", "confidence": 100},
             close_status=200,
+            # The fake Close has no Segment field: the one rule that did not fire says so.
+            not_fired={"tag-big-deals": "unknown custom field 'Segment'"},
         )
     ] == History(redis_client).for_opportunity(oppo["id"])
