@@ -18,9 +18,12 @@ from service.adapters.history import History, HistoryEntry
 from service.adapters.queue import enqueue_event
 from service.config.settings import Settings
 from service.core.events import event_from_dict
+from service.web import create_app
 from tests.integration.console_login import (
     READ_PASSWORD,
     console_client,
+    console_settings,
+    csrf_token,
     park_a_refused_update,
     work,
 )
@@ -179,3 +182,33 @@ def test_the_page_says_when_an_event_of_the_deal_waits_or_is_parked(
     assert '<span id="deal-now-failed">1 event parked</span>' in page
     assert '<span id="deal-now-queued">1 event waiting in the queue</span>' in page
     assert f'href="/console/parked?opportunity={parked}"' in page
+
+
+def test_the_link_from_close_opens_the_deal_after_signing_in(
+    settings: Settings, redis_url: str, fake_close: FakeClose, redis_client: redis.Redis
+) -> None:
+    """An integration link in Close opens /console/deal?q=oppo_…: without a session it
+    asks for the password, then lands on that deal."""
+    History(redis_client).record(entry("oppo_FromClose1", 1, processed_at=time.time()))
+    app = create_app(console_settings(redis_url, fake_close, settings.rules_path))
+    client = app.test_client()
+    client.environ_base.update({"wsgi.url_scheme": "https", "HTTP_HOST": "console.test"})
+    try:
+        asked = client.get("/console/deal?q=oppo_FromClose1")
+        assert 302 == asked.status_code
+        login = client.get(asked.headers["Location"])
+        signed = client.post(
+            "/console/login",
+            data={
+                "csrf_token": csrf_token(login.text),
+                "password": READ_PASSWORD,
+                "next": re.search(r'name="next" value="([^"]+)"', login.text).group(1),  # type: ignore[union-attr]
+            },
+        )
+        assert (302, "/console/deal?q=oppo_FromClose1") == (
+            signed.status_code,
+            signed.headers["Location"],
+        )
+        assert ["ev_1"] == [e for _, e, _ in rows(client.get(signed.headers["Location"]).text)]
+    finally:
+        app.extensions["dealkeeper"].connection.close()
