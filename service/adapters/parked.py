@@ -24,7 +24,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from service.adapters.loopguard import PREFIX as LOOP_PREFIX
-from service.adapters.queue import results_key
+from service.adapters.queue import opportunity_of_description, results_key
 from service.adapters.stats import Stats
 from service.config import defaults
 
@@ -177,6 +177,42 @@ def parked_details(queue: Queue) -> list[ParkedDetail]:
     """Every parked event with its details, newest first."""
     found = [detail(job) for job in parked_job_list(queue)]
     return sorted(found, key=lambda d: d.parked.failed_at, reverse=True)
+
+
+def newest_parked(
+    queue: Queue, *, start: int = 0, count: int = 100
+) -> tuple[list[ParkedDetail], int]:
+    """A page of parked events, newest first, and how many are parked: a page reads its own
+    jobs only. RQ scores a parked job by its expiry, its failure time plus the same TTL
+    for every event (store_compactly), so the highest scores are the newest."""
+    key = queue.failed_job_registry.key
+    with queue.connection.pipeline(transaction=False) as pipe:
+        pipe.zrevrange(key, start, start + count - 1)
+        pipe.zcard(key)
+        members, total = pipe.execute()
+    ids = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+    jobs = Job.fetch_many(ids, connection=queue.connection, serializer=JSONSerializer)
+    return [detail(job) for job in jobs if job is not None], int(total)
+
+
+def parked_of(queue: Queue, opportunity_id: str) -> tuple[list[ParkedDetail], int]:
+    """One deal's parked events, newest first, and how many are parked in all. Each job's
+    description names its deal: one pipelined HGET a parked job, then only the deal's jobs
+    are read whole."""
+    connection = queue.connection
+    ids = queue.failed_job_registry.get_job_ids()
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.hget(Job.key_for(job_id), "description")
+        descriptions = pipe.execute()
+    mine = [
+        job_id
+        for job_id, description in zip(ids, descriptions, strict=True)
+        if opportunity_of_description(description) == opportunity_id
+    ]
+    jobs = Job.fetch_many(mine, connection=connection, serializer=JSONSerializer)
+    found = [detail(job) for job in jobs if job is not None]
+    return sorted(found, key=lambda d: d.parked.failed_at, reverse=True), len(ids)
 
 
 def describe(job: Job) -> Parked:

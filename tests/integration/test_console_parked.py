@@ -15,6 +15,7 @@ from fakeclose import FakeClose
 from service.adapters.history import History
 from service.config import defaults
 from service.config.settings import Settings
+from service.console.pages import parked as parked_page
 from tests.integration.console_login import (
     ADMIN_PASSWORD,
     READ_PASSWORD,
@@ -219,3 +220,27 @@ def test_purge_spares_what_was_parked_after_the_confirmation_was_shown(
 def _segment_key(fake: FakeClose) -> str:
     (field_id,) = [i for i, f in fake.store.custom_fields.items() if f["name"] == "Segment"]
     return f"custom.{field_id}"
+
+
+def test_the_page_shows_the_newest_first_a_page_at_a_time(
+    parked: str,
+    fake_close: FakeClose,
+    queue: Queue,
+    settings: Settings,
+    console_client: Callable[[str], FlaskClient],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A full store is not drawn at once: a page of the newest, and a link to older ones."""
+    monkeypatch.setattr(parked_page, "PAGE_SIZE", 1)
+    newer = park_a_refused_update(fake_close, queue, settings)
+    client = console_client(READ_PASSWORD)
+
+    first = page(client)
+    older = page(client, **{"from": "1"})
+
+    assert f'href="/console/deal?q={newer}"' in first
+    assert 'id="parked-older" href="/console/parked?from=1"' in first
+    assert "2 parked; the newest 1 to 1 shown" in first
+    assert f'href="/console/deal?q={parked}"' in older
+    assert 'id="parked-newer" href="/console/parked?from=0"' in older
+    assert 'id="parked-older"' not in older
