@@ -134,7 +134,8 @@ class Parked:
 @dataclass(frozen=True)
 class ParkedDetail:
     """A parked event with what the console shows beside the line: the whole kept reason,
-    the event, and (when the job recorded it) Close's field errors, the rules and the update."""
+    the event, and (when the job recorded it) the rules whose update Close refused and its
+    field errors."""
 
     parked: Parked
     full_reason: str
@@ -151,11 +152,6 @@ class ParkedDetail:
         found = self.refusal.get("field_errors") or {}
         return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
-    @property
-    def update(self) -> dict[str, Any]:
-        found = self.refusal.get("update") or {}
-        return dict(found) if isinstance(found, dict) else {}
-
 
 def parked_job_list(queue: Queue) -> list[Job]:
     """Every parked job (at most defaults.PARKED_MAX), in one round trip after the ids."""
@@ -171,12 +167,6 @@ def parked_jobs(queue: Queue) -> list[Parked]:
         key=lambda p: p.failed_at,
         reverse=True,
     )
-
-
-def parked_details(queue: Queue) -> list[ParkedDetail]:
-    """Every parked event with its details, newest first."""
-    found = [detail(job) for job in parked_job_list(queue)]
-    return sorted(found, key=lambda d: d.parked.failed_at, reverse=True)
 
 
 def newest_parked(
