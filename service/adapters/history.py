@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,7 @@ import redis
 
 from service.core.events import Event
 from service.core.rules import Plan
+from service.core.rules.evaluation.reasons import Reasons
 
 log = logging.getLogger("dealkeeper.history")
 HISTORY_PREFIX = "dk:history:"
@@ -31,6 +33,17 @@ HISTORY_PER_OPPORTUNITY = 100
 HISTORY_MAX_OPPORTUNITIES = 100_000
 # Past the cap, this share of the cap is forgotten at once, so trimming stays rare.
 TRIM_BATCH_FRACTION = 0.01
+# Why rules did not fire, kept for the console's deal page: only rules enabled and triggered
+# by the event (the others' reason is the same for every event of its kind), in rule order,
+# while they fit in HISTORY_REASONS_MAX_CHARS, so a big rules file costs an entry a bounded
+# size (every entry is kept 30 days: docs/redis.md) and the worker a bounded number of
+# explanations. The rest are counted; `dealkeeper explain EVENT_ID` tells them all.
+HISTORY_REASONS_MAX = 12
+HISTORY_REASONS_MAX_CHARS = 480
+HISTORY_REASON_MAX_CHARS = 120
+# A condition's place, " (rules/x.yaml:12:9)", at the end of a reason: the rule is named
+# beside it, and a path repeated in every entry would cost more than the reason.
+_PLACE = re.compile(r" \([^()]*:\d+:\d+\)$")
 # KEYS[1]: the index; ARGV: the cap, the batch, the list key prefix. Pops the oldest
 # opportunities past the cap (at least a batch) and deletes their lists.
 _TRIM = """
@@ -43,6 +56,8 @@ return #oldest / 2
 # What Close answered, by job outcome: a PUT was sent for these only (4xx answers park the
 # job before it finishes; other outcomes make no call). not_taken: a 200 that left some
 # fields as they were.
+# Fields to_json leaves out when empty (from_json gives them their defaults back).
+OPTIONAL_FIELDS = ("not_fired", "not_fired_more")
 CLOSE_STATUS_BY_OUTCOME = {"applied": 200, "not_taken": 200, "opportunity_gone": 404}
 
 
@@ -60,10 +75,18 @@ class HistoryEntry:
     update: dict[str, Any] = field(default_factory=dict)
     close_status: int | None = None  # HTTP status of the PUT; None when nothing was sent
     detail: str = ""
+    # Rule -> why it did not fire, for rules enabled and triggered by the event (the first
+    # HISTORY_REASONS_MAX of them, in rule order); entries written before it have none.
+    not_fired: dict[str, str] = field(default_factory=dict)
+    not_fired_more: int = 0  # considered rules past the cap, whose reason was not kept
 
     def to_json(self) -> str:
-        """Compact JSON, as stored."""
-        return json.dumps(asdict(self), separators=(",", ":"), default=str, sort_keys=True)
+        """Compact JSON, as stored; the reasons left out when there are none."""
+        data = asdict(self)
+        for name in OPTIONAL_FIELDS:
+            if not data[name]:
+                del data[name]
+        return json.dumps(data, separators=(",", ":"), default=str, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> HistoryEntry:
@@ -97,7 +120,29 @@ def history_entry(
         update=dict(plan.update or plan.dry_run_update) if plan else {},
         close_status=close_status,
         detail=detail or ignored or "",
+        **(_reasons(plan) if plan is not None and not ignored else {}),
     )
+
+
+def _reasons(plan: Plan) -> dict[str, Any]:
+    """HistoryEntry's not_fired and not_fired_more for the plan."""
+    reasons = plan.reasons_not_fired
+    names = reasons.considered() if isinstance(reasons, Reasons) else list(reasons)
+    kept: dict[str, str] = {}
+    room = HISTORY_REASONS_MAX_CHARS
+    for name in names[:HISTORY_REASONS_MAX]:
+        reason = _cut(reasons[name])
+        room -= len(name) + len(reason)
+        if room < 0:
+            break
+        kept[name] = reason
+    return {"not_fired": kept, "not_fired_more": len(names) - len(kept)}
+
+
+def _cut(text: str) -> str:
+    text = _PLACE.sub("", text)
+    limit = HISTORY_REASON_MAX_CHARS
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class History:

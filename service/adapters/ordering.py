@@ -69,3 +69,22 @@ def predecessors(connection: redis.Redis, event: Event, *, job_id: str) -> dict[
 def _listed_before(event: Event) -> tuple[str, str, str]:
     """ZRANGEBYSCORE's arguments for the events of the opportunity listed before this one."""
     return pending_key(event), "-inf", f"({score(event)}"
+
+
+def pending_statuses(connection: redis.Redis, opportunity_id: str) -> dict[str, str]:
+    """The opportunity's listed events now: job id -> its job's status (queued, started,
+    scheduled, failed, ...), oldest first, in two round trips; jobs gone are left out.
+    Events that ended are struck off lazily, so a parked one may no longer be listed."""
+    listed: list[bytes] = connection.zrange(PENDING_PREFIX + opportunity_id, 0, -1)  # type: ignore[assignment]
+    if not listed:
+        return {}
+    ids = [m.decode() if isinstance(m, bytes) else str(m) for m in listed]
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.hget(f"rq:job:{job_id}", "status")
+        statuses = pipe.execute()
+    return {
+        job_id: status.decode() if isinstance(status, bytes) else str(status)
+        for job_id, status in zip(ids, statuses, strict=True)
+        if status is not None
+    }

@@ -13,11 +13,18 @@ from __future__ import annotations
 import logging
 import time
 import zlib
+from dataclasses import dataclass
+from datetime import UTC
+from typing import Any
 
+import redis
 from rq import Queue
+from rq.exceptions import NoSuchJobError
 from rq.job import Job
+from rq.serializers import JSONSerializer
 
-from service.adapters.queue import results_key
+from service.adapters.loopguard import PREFIX as LOOP_PREFIX
+from service.adapters.queue import opportunity_of_description, results_key
 from service.adapters.stats import Stats
 from service.config import defaults
 
@@ -104,3 +111,184 @@ def reason_of(job: Job) -> str:
     if result is not None and result.exc_string:
         return str(result.exc_string)
     return str(job._exc_info or "")  # RQ's field, read from REASON_FIELD by Job.restore
+
+
+# -- what `dealkeeper failed` and the console's parked page both show and do ----------------
+
+# The job's meta key where a job keeps, as it fails, what Close refused and which rules asked
+# for it (service/processing/jobs.py): the reason text alone does not name the rules.
+REFUSAL_META = "close_refusal"
+
+
+@dataclass(frozen=True)
+class Parked:
+    """One parked event, as the command and the console show it."""
+
+    job_id: str
+    event: str
+    opportunity: str
+    failed_at: str
+    reason: str  # the exception's line: for Close's refusals, Close's own answer
+
+
+@dataclass(frozen=True)
+class ParkedDetail:
+    """A parked event with what the console shows beside the line: the whole kept reason,
+    the event, and (when the job recorded it) the rules whose update Close refused and its
+    field errors."""
+
+    parked: Parked
+    full_reason: str
+    event: dict[str, Any]
+    retries_left: int | None
+    refusal: dict[str, Any]
+
+    @property
+    def rules(self) -> list[str]:
+        return [str(r) for r in self.refusal.get("rules") or []]
+
+    @property
+    def field_errors(self) -> dict[str, str]:
+        found = self.refusal.get("field_errors") or {}
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
+
+
+def parked_job_list(queue: Queue) -> list[Job]:
+    """Every parked job (at most defaults.PARKED_MAX), in one round trip after the ids."""
+    ids = queue.failed_job_registry.get_job_ids()
+    jobs = Job.fetch_many(ids, connection=queue.connection, serializer=JSONSerializer)
+    return [job for job in jobs if job is not None]
+
+
+def parked_jobs(queue: Queue) -> list[Parked]:
+    """Every job in the failed registry, newest first."""
+    return sorted(
+        (describe(job) for job in parked_job_list(queue)),
+        key=lambda p: p.failed_at,
+        reverse=True,
+    )
+
+
+def newest_parked(
+    queue: Queue, *, start: int = 0, count: int = 100
+) -> tuple[list[ParkedDetail], int]:
+    """A page of parked events, newest first, and how many are parked: a page reads its own
+    jobs only. RQ scores a parked job by its expiry, its failure time plus the same TTL
+    for every event (store_compactly), so the highest scores are the newest."""
+    key = queue.failed_job_registry.key
+    with queue.connection.pipeline(transaction=False) as pipe:
+        pipe.zrevrange(key, start, start + count - 1)
+        pipe.zcard(key)
+        members, total = pipe.execute()
+    ids = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
+    jobs = Job.fetch_many(ids, connection=queue.connection, serializer=JSONSerializer)
+    return [detail(job) for job in jobs if job is not None], int(total)
+
+
+def parked_of(queue: Queue, opportunity_id: str) -> tuple[list[ParkedDetail], int]:
+    """One deal's parked events, newest first, and how many are parked in all. Each job's
+    description names its deal: one pipelined HGET a parked job, then only the deal's jobs
+    are read whole."""
+    connection = queue.connection
+    ids = queue.failed_job_registry.get_job_ids()
+    with connection.pipeline(transaction=False) as pipe:
+        for job_id in ids:
+            pipe.hget(Job.key_for(job_id), "description")
+        descriptions = pipe.execute()
+    mine = [
+        job_id
+        for job_id, description in zip(ids, descriptions, strict=True)
+        if opportunity_of_description(description) == opportunity_id
+    ]
+    jobs = Job.fetch_many(mine, connection=connection, serializer=JSONSerializer)
+    found = [detail(job) for job in jobs if job is not None]
+    return sorted(found, key=lambda d: d.parked.failed_at, reverse=True), len(ids)
+
+
+def describe(job: Job) -> Parked:
+    event = event_of(job)
+    ended = job.ended_at.replace(tzinfo=UTC) if job.ended_at else None
+    return Parked(
+        job_id=job.id,
+        event=f"{event.get('object_type', '?')}.{event.get('action', '?')} {event.get('id', '')}",
+        opportunity=str(event.get("object_id", "")),
+        failed_at=ended.isoformat(timespec="seconds") if ended else "",
+        reason=last_line(reason_of(job)),
+    )
+
+
+def detail(job: Job) -> ParkedDetail:
+    refusal = job.meta.get(REFUSAL_META) if isinstance(job.meta, dict) else None
+    return ParkedDetail(
+        parked=describe(job),
+        full_reason=reason_of(job).rstrip(),
+        event=event_of(job),
+        retries_left=job.retries_left,
+        refusal=refusal if isinstance(refusal, dict) else {},
+    )
+
+
+def event_of(job: Job) -> dict[str, Any]:
+    """The event a job carries (its first argument), or {} for a job that carries none."""
+    return job.args[0] if job.args and isinstance(job.args[0], dict) else {}
+
+
+def last_line(text: str) -> str:
+    """The exception line of a traceback: for Close errors, Close's own answer."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else "(no reason recorded)"
+
+
+def requeue(queue: Queue, job_id: str) -> bool:
+    """Back on the queue with a full set of retries, its loop counters cleared; False when
+    `job_id` is not parked."""
+    registry = queue.failed_job_registry
+    if job_id not in registry.get_job_ids():
+        return False
+    try:
+        job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
+    except NoSuchJobError:
+        registry.remove(job_id)
+        return False
+    job.retries_left = len(defaults.JOB_RETRY_INTERVALS_SEC)
+    job.save()
+    _clear_loop_counters(queue.connection, job)
+    registry.requeue(job_id)
+    return True
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """What a retry did: the ids put back and those that were not parked (any more)."""
+
+    requeued: list[str]
+    missing: list[str]
+
+
+def requeue_many(queue: Queue, job_ids: list[str] | None = None) -> Requeued:
+    """Requeue `job_ids`, or every parked event when None."""
+    targets = queue.failed_job_registry.get_job_ids() if job_ids is None else list(job_ids)
+    done: list[str] = []
+    missing: list[str] = []
+    for job_id in targets:
+        (done if requeue(queue, job_id) else missing).append(job_id)
+    return Requeued(done, missing)
+
+
+def _clear_loop_counters(connection: redis.Redis, job: Job) -> None:
+    # A loop-suspected event retried must get its writes back. The SCAN matches one
+    # opportunity's few counters; a retry is a person's click, not a hot path.
+    opportunity = event_of(job).get("object_id", "")
+    keys = list(connection.scan_iter(f"{LOOP_PREFIX}{opportunity}:*"))
+    if keys:
+        connection.delete(*keys)
+
+
+def purge_parked(queue: Queue, job_ids: list[str] | None = None) -> int:
+    """Delete parked events for good (`job_ids`, or all when None); how many were parked."""
+    parked = queue.failed_job_registry.get_job_ids()
+    targets = parked if job_ids is None else [j for j in job_ids if j in parked]
+    for job_id in targets:
+        queue.failed_job_registry.remove(job_id, delete_job=True)
+        queue.connection.delete(results_key(job_id))  # RQ leaves its results stream
+    return len(targets)

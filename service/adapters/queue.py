@@ -335,7 +335,16 @@ def _event_job_fields(event: Event, queue: Queue) -> list[Any]:
 
 
 def _description(event: Event) -> str:
+    # adapters/parked.py finds a deal's parked events by it: its last word is the deal.
     return f"{event.name} {event.object_id}"
+
+
+def opportunity_of_description(description: bytes | str | None) -> str | None:
+    """The opportunity an event job's description names (see _description)."""
+    if description is None:
+        return None
+    text = description.decode() if isinstance(description, bytes) else description
+    return text.rpartition(" ")[2] or None
 
 
 def _enqueue_script(connection: redis.Redis, template: JobTemplate) -> Any:

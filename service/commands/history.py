@@ -1,7 +1,8 @@
 """`dealkeeper history oppo_...`: what dealkeeper did with an opportunity's events, newest first.
 
-Read from Redis (kept 30 days, at most 100 entries per opportunity): which rules fired,
-the update, Close's answer and when.
+Read from Redis (kept 30 days, at most 100 entries per opportunity): which rules fired and
+why others did not, the update, Close's answer and when. The console's deal page shows the
+same.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ def format_entry(entry: HistoryEntry) -> list[str]:
     lines = [f"{done}  {entry.outcome:<16} {entry.event_type} {entry.event_id}"]
     lines.append(f"    event at {entry.event_time}")
     lines.append(f"    fired: {', '.join(entry.fired) or 'none'}")
+    lines.extend(f"    not fired: {name}: {reason}" for name, reason in entry.not_fired.items())
+    if entry.not_fired_more:
+        lines.append(
+            f"    {entry.not_fired_more} more did not fire: dealkeeper explain {entry.event_id}"
+        )
     if entry.update:
         answer = f" -> Close {entry.close_status}" if entry.close_status is not None else ""
         lines.append(f"    update: {json.dumps(entry.update, sort_keys=True)}{answer}")

@@ -32,6 +32,7 @@ from service.adapters.metadata import MetadataCache
 from service.adapters.ordering import any_older, predecessors, read_older_on
 from service.adapters.organization import OrganizationWatch, refusal
 from service.adapters.ownwrites import OwnWrites, Sent
+from service.adapters.parked import REFUSAL_META
 from service.adapters.ratelimit import SharedRateLimiter
 from service.adapters.rulefiles import RulesHolder
 from service.adapters.stats import Stats
@@ -424,7 +425,29 @@ def _write(planned: Planned, *, event: Event, context: JobContext, held: Held) -
         )
     except CloseNotFoundError:
         return Written(plan, "opportunity_gone")
+    except CloseClientError as error:
+        _keep_refusal(error, plan)
+        raise
     return _answered(plan, receipt, before=current, after=after, metadata=planned.metadata)
+
+
+def _keep_refusal(error: CloseClientError, plan: Plan) -> None:
+    """Keep on the job what Close refused and which rules asked for it, for `dealkeeper
+    failed` and the console's parked page: the reason RQ keeps is the exception's text
+    alone, which does not name the rules. Best effort, and only on a refusal (rare)."""
+    job = get_current_job()
+    if job is None:
+        return
+    # Close's status and text are in the reason already; the update stays out too: each
+    # byte here is kept for every parked event (docs/redis.md).
+    job.meta[REFUSAL_META] = {
+        "rules": list(plan.fired),
+        "field_errors": {str(k): str(v) for k, v in error.field_errors.items()},
+    }
+    try:
+        job.save_meta()  # type: ignore[no-untyped-call]
+    except redis.RedisError as failure:
+        log.warning("refusal_not_kept", extra={"error": str(failure)})
 
 
 def _answered(

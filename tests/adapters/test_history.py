@@ -11,11 +11,12 @@ from service.adapters.embedded import free_port
 from service.adapters.history import (
     HISTORY_INDEX,
     HISTORY_PREFIX,
+    HISTORY_REASONS_MAX,
     History,
     HistoryEntry,
     history_entry,
 )
-from service.core.rules import Plan
+from service.core.rules import Plan, load_rules, make_plan
 from tests.unit.rules_support import make_event
 
 
@@ -173,3 +174,65 @@ def test_history_job_hook_notes_a_dry_run(redis_client: redis.Redis) -> None:
     assert [("dry_run", {"confidence": 100}, None, "dry run: nothing was sent to Close")] == [
         (e.outcome, e.update, e.close_status, e.detail) for e in history.for_opportunity("oppo_1")
     ]
+
+
+REASON_RULES = """\
+rules:
+  - name: only-on-create
+    trigger: opportunity.created
+    if: [{confidence: 1}]
+    then: [{set: {confidence: 2}}]
+  - name: switched-off
+    enabled: false
+    if: [{confidence: 50}]
+    then: [{set: {confidence: 2}}]
+  - name: wants-forty
+    if: [{confidence: 40}]
+    then: [{set: {confidence: 60}}]
+"""
+
+
+def _many_rules(count: int) -> str:
+    return "rules:\n" + "".join(
+        f"  - name: rule-number-{n:02d}\n"
+        f"    if: [{{value: {{gt: {1000 + n}}}}}]\n"
+        f"    then: [{{set: {{confidence: 1}}}}]\n"
+        for n in range(count)
+    )
+
+
+def test_history_entry_keeps_why_triggered_rules_did_not_fire() -> None:
+    """Rules enabled and triggered by the event that did not fire keep their reason, without
+    the condition's place; disabled rules and rules for other triggers are left out."""
+    plan = make_plan(
+        load_rules(REASON_RULES, "/srv/rules/x.yaml"),
+        make_event(data={"confidence": 50}),
+        metadata=None,
+    )
+
+    made = history_entry(make_event(), outcome="no_update", processed_at=5.0, plan=plan)
+
+    assert ({"wants-forty": "confidence 50 eq 40 is false"}, 0) == (
+        made.not_fired,
+        made.not_fired_more,
+    )
+
+
+def test_history_entry_reasons_are_capped_and_the_rest_counted() -> None:
+    """A big rules file costs an entry a bounded size: past the cap, reasons are counted."""
+    plan = make_plan(
+        load_rules(_many_rules(40), "x.yaml"), make_event(data={"value": 5}), metadata=None
+    )
+
+    made = history_entry(make_event(), outcome="no_update", processed_at=5.0, plan=plan)
+
+    assert 0 < len(made.not_fired) <= HISTORY_REASONS_MAX
+    assert 40 == len(made.not_fired) + made.not_fired_more
+    assert len(made.to_json()) < 1024
+
+
+def test_history_entry_without_reasons_stores_no_reason_fields() -> None:
+    """An entry with no reasons to keep is stored as before: the empty fields left out."""
+    stored = entry(3).to_json()
+
+    assert ("not_fired" not in stored, entry(3)) == (True, HistoryEntry.from_json(stored))

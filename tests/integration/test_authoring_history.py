@@ -35,10 +35,21 @@ def entry(n: int, **changes: object) -> HistoryEntry:
 
 
 def test_history_command_prints_newest_first(redis_url: str, redis_client: redis.Redis) -> None:
-    """Each entry shows when, the outcome, the event, the rules fired and Close's answer."""
+    """Each entry shows when, the outcome, the event, the rules fired, why others did not,
+    and Close's answer."""
     history = History(redis_client)
     history.record(entry(0))
-    history.record(entry(1, outcome="no_update", fired=[], update={}, close_status=None))
+    history.record(
+        entry(
+            1,
+            outcome="no_update",
+            fired=[],
+            update={},
+            close_status=None,
+            not_fired={"stamp-date-won": "status_type unchanged"},
+            not_fired_more=2,
+        )
+    )
 
     result = CliRunner().invoke(cli, ["history", "oppo_1"], env={"REDIS_URL": redis_url})
 
@@ -49,6 +60,8 @@ def test_history_command_prints_newest_first(redis_url: str, redis_client: redis
             "2026-11-28 03:30:01 UTC  no_update        opportunity.updated ev_1",
             "    event at 2026-11-28T03:31:00+00:00",
             "    fired: none",
+            "    not fired: stamp-date-won: status_type unchanged",
+            "    2 more did not fire: dealkeeper explain ev_1",
             "2026-11-28 03:30:00 UTC  applied          opportunity.updated ev_0",
             "    event at 2026-11-28T03:30:00+00:00",
             "    fired: stamp-date-won",
@@ -110,5 +123,7 @@ def test_history_hook_records_what_a_job_did(redis_client: redis.Redis, redis_ur
             fired=["stamp-date-won", "full-confidence-when-won"],
             update={"date_won": "2026-11-27", "confidence": 100},
             close_status=200,
+            # The fake Close has no Segment field: the one rule that did not fire says so.
+            not_fired={"tag-big-deals": "unknown custom field 'Segment'"},
         )
     ] == History(redis_client).for_opportunity(oppo["id"])

@@ -98,7 +98,7 @@ def _env(settings: Settings) -> dict[str, str]:
 
 
 @pytest.mark.allow_error_logs
-def test_a_parked_event_is_kept_in_under_3kb_with_closes_answer(
+def test_a_parked_event_is_kept_in_under_3_25kb_with_closes_answer(
     queue: Queue,
     work: Callable[[], None],
     redis_client: redis.Redis,
@@ -118,7 +118,9 @@ def test_a_parked_event_is_kept_in_under_3kb_with_closes_answer(
         for key in (f"rq:job:{job_id}", f"rq:results:{job_id}")
     )
     print("bytes per parked event:", parked)
-    assert parked <= 3072
+    # 3 KB, and the rules that asked for the refused update with Close's field errors, kept
+    # for the console's parked page (about 100 B more: 3,070 B before).
+    assert parked <= 3328
     listed = CliRunner().invoke(cli, ["failed", "list"], env=_env(settings))
     shown = CliRunner().invoke(cli, ["failed", "show", job_id], env=_env(settings))
     assert "'Enterprise' is not one of the field's choices" in listed.output

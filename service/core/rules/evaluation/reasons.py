@@ -53,6 +53,17 @@ class Reasons(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._not_fired())
 
+    def considered(self) -> list[str]:
+        """The rules that did not fire although enabled and triggered by the event, in rule
+        order: the ones whose reason is about the event's values (the others' reason is
+        'disabled' or the trigger, the same for every event of the kind)."""
+        trigger = self._event.trigger
+        return [
+            name
+            for name, rule in self._not_fired().items()
+            if rule.enabled and trigger in rule.triggers
+        ]
+
     def __repr__(self) -> str:
         return repr(dict(self))
 
