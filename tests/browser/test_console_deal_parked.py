@@ -37,7 +37,7 @@ def test_a_pasted_close_url_finds_the_deal_and_its_history(
     browser.find_element(By.ID, "deal-go").click()
     history = wait_for_element(browser, "#deal-history")
     assert "stamp-date-won" in history.text
-    assert deal in browser.find_element(By.ID, "deal-close-link").get_attribute("href") or ""
+    assert deal in (browser.find_element(By.ID, "deal-close-link").get_attribute("href") or "")
     shoot(browser, screenshots, "deal")
 
 
