@@ -23,5 +23,5 @@ def create_app(
     settings = settings or Settings.from_env()
     app = create_intake_app(settings, clock=clock)
     intake = app.extensions["dealkeeper"]
-    register_console(app, settings, intake.connection, clock=clock)
+    register_console(app, settings, intake.connection, intake.rules, clock=clock)
     return app

@@ -26,6 +26,7 @@ from flask import (
 from werkzeug.wrappers import Response as BaseResponse
 
 from service.adapters.logins import LoginThrottle, shared_session_key
+from service.adapters.rulefiles import RulesHolder
 from service.config.settings import Settings
 from service.console import auth, pages
 from service.console.context import Console, console, is_admin, signed_in
@@ -54,6 +55,7 @@ def register_console(
     app: Flask,
     settings: Settings,
     connection: redis.Redis,
+    rules: RulesHolder,
     *,
     clock: Callable[[], float] = time.time,
 ) -> None:
@@ -66,6 +68,7 @@ def register_console(
         connection=connection,
         passwords=auth.Passwords.of(settings),
         throttle=LoginThrottle(connection),
+        rules=rules,
         clock=clock,
     )
     app.secret_key = (

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from service.adapters.close import CloseClient
 from service.adapters.ratelimit import SharedRateLimiter
-from service.adapters.rulefiles import RulesHolder
-from service.config import defaults
 from service.console.context import Console
 
 MAX_INLINE_WAIT_SEC = 5.0
@@ -34,14 +32,3 @@ def close_client(the: Console) -> CloseClient | None:
     return CloseClient.from_settings(
         settings, max_inline_wait_sec=MAX_INLINE_WAIT_SEC, throttle=throttle
     )
-
-
-def rules_holder(the: Console) -> RulesHolder:
-    """The rules in force, reloaded when the files change, as the workers hold them."""
-    holder = the.extras.get("rules_holder")
-    if not isinstance(holder, RulesHolder):
-        holder = RulesHolder(
-            the.settings.rules_path, check_interval_sec=defaults.RULES_CHECK_INTERVAL_SEC
-        )
-        the.extras["rules_holder"] = holder
-    return holder

@@ -11,6 +11,7 @@ import redis
 from flask import abort, current_app, session
 
 from service.adapters.logins import LoginThrottle
+from service.adapters.rulefiles import RulesHolder
 from service.config.settings import Settings
 from service.console import auth
 
@@ -23,6 +24,7 @@ class Console:
     connection: redis.Redis
     passwords: auth.Passwords
     throttle: LoginThrottle
+    rules: RulesHolder  # the web process's own: loaded and watched once, shared with intake
     clock: Callable[[], float] = time.time
     extras: dict[str, Any] = field(default_factory=dict)  # per-page caches
 

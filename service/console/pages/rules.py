@@ -20,7 +20,7 @@ from service.adapters.keptevents import KeptEvents
 from service.authoring.explain import PayloadMissingError, explained
 from service.authoring.naming import field_names
 from service.config.errors import DealkeeperError, InvalidRulesError
-from service.console.closecalls import NO_KEY, close_client, rules_holder
+from service.console.closecalls import NO_KEY, close_client
 from service.console.context import Console, console
 from service.core.events import EnvelopeError, event_from_dict, is_close_id
 from service.core.rules import Rule, RuleSet
@@ -53,7 +53,7 @@ def add_routes(bp: Blueprint) -> None:
 
 def _page() -> str:
     the = console()
-    holder = rules_holder(the)
+    holder = the.rules
     try:
         ruleset: RuleSet | None = holder.current()
     except InvalidRulesError:
@@ -163,7 +163,7 @@ def explain_event(the: Console, event_id: str) -> tuple[list[str], str | None, s
     if not event_id.startswith("ev_") or not is_close_id(event_id):
         return [], None, f"{event_id!r} is not an event id: they look like ev_..."
     try:
-        ruleset = rules_holder(the).current()
+        ruleset = the.rules.current()
     except InvalidRulesError:
         return [], None, "No good rules were ever loaded from the rules path: nothing to judge."
     client = close_client(the)

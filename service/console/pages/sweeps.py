@@ -30,7 +30,7 @@ from service.adapters.metadata import fetch_metadata
 from service.adapters.sweepstore import SweepStore
 from service.authoring.naming import field_names
 from service.config.errors import DealkeeperError, InvalidRulesError
-from service.console.closecalls import NO_KEY, close_client, rules_holder
+from service.console.closecalls import NO_KEY, close_client
 from service.console.context import Console, console, require_admin
 from service.console.pages.rules import find_text
 from service.core.rules import Rule, RuleSet
@@ -65,7 +65,7 @@ def add_routes(bp: Blueprint) -> None:
 
 def _page() -> str:
     the = console()
-    holder = rules_holder(the)
+    holder = the.rules
     try:
         ruleset: RuleSet | None = holder.current()
     except InvalidRulesError:
@@ -115,7 +115,7 @@ def _dry_run() -> BaseResponse:
     the = console()
     name = request.form.get("sweep", "")
     try:
-        ruleset = rules_holder(the).current()
+        ruleset = the.rules.current()
     except InvalidRulesError:
         return _back(problem="No good rules were ever loaded: nothing to run.")
     rule = ruleset.rule(name)
