@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,13 +75,22 @@ class Activity:
 
     def rule_counts(self, hours: int) -> dict[str, int]:
         """Firings per rule over the last `hours` hours (the current one included)."""
-        totals: dict[str, int] = {}
-        for _, counts in self.hours(hours):
-            for name, value in counts.items():
-                if name.startswith("rule:"):
-                    rule = name.removeprefix("rule:")
-                    totals[rule] = totals.get(rule, 0) + value
-        return totals
+        return self.rule_counts_over([hours])[0]
+
+    def rule_counts_over(self, windows: Sequence[int]) -> list[dict[str, int]]:
+        """Firings per rule over each window of the last hours (the current one included):
+        one read of the longest window serves them all."""
+        hours = self.hours(max(windows, default=0))
+        found: list[dict[str, int]] = []
+        for window in windows:
+            totals: dict[str, int] = {}
+            for _, counts in hours[-window:] if window > 0 else ():
+                for name, value in counts.items():
+                    if name.startswith("rule:"):
+                        rule = name.removeprefix("rule:")
+                        totals[rule] = totals.get(rule, 0) + value
+            found.append(totals)
+        return found
 
     def last_fired(self) -> dict[str, LastFired]:
         found: dict[str, LastFired] = {}

@@ -9,7 +9,7 @@ holds, on an explicit request only.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +59,7 @@ def _page() -> str:
     except InvalidRulesError:
         ruleset = None
     activity = Activity(the.connection, clock=the.clock)
-    counts = fired_counts(activity.hours(WINDOWS[-1][1]), [hours for _, hours in WINDOWS])
+    counts = activity.rule_counts_over([hours for _, hours in WINDOWS])
     last = activity.last_fired()
     rows = [
         RuleRow(
@@ -82,23 +82,6 @@ def _page() -> str:
         ago=_ago(the),
         find_text=find_text,
     )
-
-
-def fired_counts(
-    hours: Sequence[tuple[int, Mapping[str, int]]], windows: Sequence[int]
-) -> list[dict[str, int]]:
-    """Firings per rule over each window of the last hours (`hours` oldest first, the
-    current hour last, as Activity.hours gives them): one read serves every window."""
-    found: list[dict[str, int]] = []
-    for window in windows:
-        totals: dict[str, int] = {}
-        for _, counts in hours[-window:] if window > 0 else ():
-            for name, value in counts.items():
-                if name.startswith("rule:"):
-                    rule = name.removeprefix("rule:")
-                    totals[rule] = totals.get(rule, 0) + value
-        found.append(totals)
-    return found
 
 
 def trigger_text(rule: Rule) -> str:
