@@ -3,7 +3,6 @@ form, read its CSRF token, POST the password. For tests/integration/test_console
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -16,13 +15,19 @@ from service.adapters.queue import enqueue_event
 from service.config.settings import Settings
 from service.core.events import event_from_dict
 from service.processing.worker import make_worker
-from service.web import create_app
+from tests.consoleclient import ADMIN_PASSWORD, READ_PASSWORD, WEBHOOK_KEY, csrf_of, sign_in
+from tests.consoleclient import console_client as https_client
 
-READ_PASSWORD = "read-only-password-for-tests"
-ADMIN_PASSWORD = "admin-password-for-tests"
-# The session cookie is Secure: the test client sends it over https only.
-BASE_URL = "https://console.test"
-_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+__all__ = [
+    "ADMIN_PASSWORD",
+    "READ_PASSWORD",
+    "console_client",
+    "console_settings",
+    "csrf_token",
+    "park_a_refused_update",
+    "sign_in",
+    "work",
+]
 
 
 def console_settings(redis_url: str, fake_close: FakeClose, rules_path: str) -> Settings:
@@ -32,7 +37,7 @@ def console_settings(redis_url: str, fake_close: FakeClose, rules_path: str) -> 
             "CLOSE_API_KEY": FakeClose.DEFAULT_API_KEY,
             "CLOSE_API_URL": fake_close.url,
             "DEALKEEPER_RULES": rules_path,
-            "CLOSE_WEBHOOK_SECRET": "5e" * 32,
+            "CLOSE_WEBHOOK_SECRET": WEBHOOK_KEY.hex(),
             "DEALKEEPER_CONSOLE_PASSWORD": READ_PASSWORD,
             "DEALKEEPER_CONSOLE_ADMIN_PASSWORD": ADMIN_PASSWORD,
         }
@@ -41,18 +46,7 @@ def console_settings(redis_url: str, fake_close: FakeClose, rules_path: str) -> 
 
 def csrf_token(page: str) -> str:
     """The CSRF token in a page's forms."""
-    found = _TOKEN.search(page)
-    assert found is not None, "no csrf_token in the page"
-    return found.group(1)
-
-
-def sign_in(client: FlaskClient, password: str) -> None:
-    login = client.get("/console/login")
-    answer = client.post(
-        "/console/login",
-        data={"csrf_token": csrf_token(login.text), "password": password, "next": "/console/"},
-    )
-    assert 302 == answer.status_code, answer.text
+    return csrf_of(page)
 
 
 @pytest.fixture
@@ -63,11 +57,8 @@ def console_client(
     apps: list[Flask] = []
 
     def make(password: str) -> FlaskClient:
-        app = create_app(console_settings(redis_url, fake_close, settings.rules_path))
-        apps.append(app)
-        client = app.test_client()
-        client.environ_base["wsgi.url_scheme"] = "https"
-        client.environ_base["HTTP_HOST"] = "console.test"
+        client = https_client(console_settings(redis_url, fake_close, settings.rules_path))
+        apps.append(client.application)
         sign_in(client, password)
         return client
 

@@ -1,8 +1,8 @@
-"""Signing in to the console with Flask's test client, for the rules and sweeps pages' tests."""
+"""Signing in to the console with Flask's test client, for the rules and sweeps pages' tests
+(the pieces are tests/consoleclient.py's)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -11,10 +11,9 @@ from flask.testing import FlaskClient
 
 from service.config.settings import Settings
 from service.web import create_app
+from tests.consoleclient import ADMIN_PASSWORD, READ_PASSWORD, csrf_of, sign_in
 
-READ_PASSWORD = "read-password-for-tests"
-ADMIN_PASSWORD = "admin-password-for-tests"
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+__all__ = ["ADMIN_PASSWORD", "READ_PASSWORD", "console_app", "csrf_of", "signed_in"]
 
 
 def console_app(settings: Settings, *, clock: Callable[[], float]) -> Flask:
@@ -32,16 +31,4 @@ def console_app(settings: Settings, *, clock: Callable[[], float]) -> Flask:
 def signed_in(app: Flask, *, admin: bool) -> tuple[FlaskClient, str]:
     """A client signed in as admin or read only, and its CSRF token."""
     client = app.test_client()
-    page = client.get("/console/login").get_data(as_text=True)
-    token = csrf_of(page)
-    password = ADMIN_PASSWORD if admin else READ_PASSWORD
-    answer = client.post("/console/login", data={"password": password, "csrf_token": token})
-    assert answer.status_code == 302, answer.get_data(as_text=True)
-    home = client.get("/console/").get_data(as_text=True)
-    return client, csrf_of(home)
-
-
-def csrf_of(page: str) -> str:
-    found = _CSRF.search(page)
-    assert found is not None, page
-    return found.group(1)
+    return client, sign_in(client, ADMIN_PASSWORD if admin else READ_PASSWORD)
