@@ -74,7 +74,7 @@ def test_deploy_app_json_brings_redis_and_both_processes() -> None:
     sizing = (REPO / "docs" / "redis.md").read_text()
 
     assert ["heroku-redis:premium-2"] == [a["plan"] for a in app["addons"]]
-    assert "| 10,000 | 106 MB | premium-2 (250 MB): what `app.json` provisions |" in sizing
+    assert "| 10,000 | 149 MB | premium-2 (250 MB): what `app.json` provisions |" in sizing
     assert {"web": 1, "worker": 1} == {k: v["quantity"] for k, v in app["formation"].items()}
     assert "none" == app["env"]["REDIS_SSL_CERT_REQS"]["value"]
 
