@@ -181,8 +181,7 @@ def newest_parked(
         pipe.zcard(key)
         members, total = pipe.execute()
     ids = [m.decode() if isinstance(m, bytes) else str(m) for m in members]
-    jobs = Job.fetch_many(ids, connection=queue.connection, serializer=JSONSerializer)
-    return [detail(job) for job in jobs if job is not None], int(total)
+    return _details(queue.connection, ids), int(total)
 
 
 def parked_of(queue: Queue, opportunity_id: str) -> tuple[list[ParkedDetail], int]:
@@ -200,12 +199,13 @@ def parked_of(queue: Queue, opportunity_id: str) -> tuple[list[ParkedDetail], in
         for job_id, description in zip(ids, descriptions, strict=True)
         if opportunity_of_description(description) == opportunity_id
     ]
-    jobs = Job.fetch_many(mine, connection=connection, serializer=JSONSerializer)
-    found = [detail(job) for job in jobs if job is not None]
+    found = _details(connection, mine)
     return sorted(found, key=lambda d: d.parked.failed_at, reverse=True), len(ids)
 
 
-def describe(job: Job) -> Parked:
+def describe(job: Job, *, reason: str | None = None) -> Parked:
+    """The job's summary line; `reason` when the caller has read it already (a read costs a
+    round trip to Redis)."""
     event = event_of(job)
     ended = job.ended_at.replace(tzinfo=UTC) if job.ended_at else None
     return Parked(
@@ -213,15 +213,31 @@ def describe(job: Job) -> Parked:
         event=f"{event.get('object_type', '?')}.{event.get('action', '?')} {event.get('id', '')}",
         opportunity=str(event.get("object_id", "")),
         failed_at=ended.isoformat(timespec="seconds") if ended else "",
-        reason=last_line(reason_of(job)),
+        reason=last_line(reason_of(job) if reason is None else reason),
     )
 
 
-def detail(job: Job) -> ParkedDetail:
+def _details(connection: redis.Redis, ids: list[str]) -> list[ParkedDetail]:
+    """The jobs' details in three round trips however many: asking each job for RQ's result
+    stream, which store_compactly deleted, would cost one per job (26 ms for a page of 50)."""
+    jobs = [j for j in Job.fetch_many(ids, connection=connection, serializer=JSONSerializer) if j]
+    with connection.pipeline(transaction=False) as pipe:
+        for job in jobs:
+            pipe.exists(results_key(job.id))
+        streams = pipe.execute()
+    return [
+        detail(job, reason=None if stream else str(job._exc_info or ""))
+        for job, stream in zip(jobs, streams, strict=True)
+    ]
+
+
+def detail(job: Job, *, reason: str | None = None) -> ParkedDetail:
+    """One parked job whole; `reason` when the caller has read it already."""
     refusal = job.meta.get(REFUSAL_META) if isinstance(job.meta, dict) else None
+    reason = reason_of(job) if reason is None else reason
     return ParkedDetail(
-        parked=describe(job),
-        full_reason=reason_of(job).rstrip(),
+        parked=describe(job, reason=reason),
+        full_reason=reason.rstrip(),
         event=event_of(job),
         retries_left=job.retries_left,
         refusal=refusal if isinstance(refusal, dict) else {},

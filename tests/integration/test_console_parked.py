@@ -10,9 +10,13 @@ from collections.abc import Callable
 import pytest
 from flask.testing import FlaskClient
 from rq import Queue
+from rq.job import Job
+from rq.results import Result
+from rq.serializers import JSONSerializer
 
 from fakeclose import FakeClose
 from service.adapters.history import History
+from service.adapters.parked import REASON_FIELD
 from service.config import defaults
 from service.config.settings import Settings
 from service.console.pages import parked as parked_page
@@ -84,6 +88,21 @@ def test_the_page_shows_closes_answer_its_field_errors_and_the_rules(
     assert f'href="https://app.close.com/opportunity/{parked}/"' in shown
     assert 'id="retry-all"' not in shown
     assert 'id="purge"' not in shown
+
+
+def test_an_event_parked_by_an_older_version_shows_the_reason_rq_kept(
+    parked: str, console_client: Callable[[str], FlaskClient], queue: Queue
+) -> None:
+    """Before store_compactly, RQ kept why in a result stream beside the job: the page reads
+    the stream where one is left (it reads the job's hash for the others, in one trip)."""
+    (job_id,) = queue.failed_job_registry.get_job_ids()
+    job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
+    queue.connection.hdel(job.key, REASON_FIELD)
+    Result.create_failure(job, ttl=600, exc_string="Traceback\nCloseError: kept by RQ")
+
+    shown = page(console_client(READ_PASSWORD))
+
+    assert "CloseError: kept by RQ" in shown
 
 
 def test_the_page_keeps_to_one_deal_when_asked(
