@@ -4,9 +4,12 @@ sequential requests, against a bare Flask page (a 50-row Jinja2 table) on the sa
     python3 dev.py bench console [--deals 10000] [--requests 40]
 
 Redis holds what a busy deployment's does: every deal's last events in its history (3 each),
-a week of hourly activity, parked events, sweep runs. gunicorn runs the Procfile's web
-process with the console on; the client signs in once and asks each page in turn. No page
-may call Close on a GET, so no fake Close is needed. Goal: every page's p95 < 100 ms.
+a week of hourly activity, a full parked store (1,000 events), the last runs of two sweeps,
+and a cached hygiene report over every deal (three checks, 40 reps, 3 pipelines). The rules
+are the shipped ones plus two sweeps and a report check, so every page has something to show.
+gunicorn runs the Procfile's web process with the console on; the client signs in once and
+asks each page in turn. No page may call Close on a GET, so no fake Close is needed. Goal:
+every page's p95 < 100 ms.
 """
 
 from __future__ import annotations
@@ -31,9 +34,18 @@ from bench.common import (
     start_redis,
     stop,
 )
+from fakeclose.eventlog import make_event
 from service.adapters.activity import ACTIVITY_PREFIX, HOUR_SEC, hour_of
 from service.adapters.history import History, HistoryEntry
+from service.adapters.parked import REFUSAL_META, store_compactly
+from service.adapters.queue import enqueue_event, make_queue
+from service.adapters.reportcache import store_report
+from service.adapters.sweepstore import SweepStore
+from service.core.events import event_from_dict
+from service.core.hygiene import CheckCount, JudgedDeal
+from service.core.hygieneout import as_document
 
+ROOT = Path(__file__).resolve().parent.parent
 GOAL_P95_MS = 100.0
 READ_PASSWORD = "bench-console-read-pw"
 PAGES = (
@@ -46,6 +58,11 @@ PAGES = (
     "/console/playground",
 )
 RULES = ("stamp-date-won", "tag-big-deals", "full-confidence-when-won", "stale-deals")
+SWEEPS = ("stale-deals", "won-deals-get-date-won")
+CHECKS = (*SWEEPS, "big-deals-going-quiet")
+PARKED = 1_000  # the parked store's cap (defaults.PARKED_MAX)
+REPS = 40
+PIPELINES = ("Sales", "Renewals", "Partners")
 OUTCOMES = ("applied", "no_update", "own_change", "stale")
 
 
@@ -77,7 +94,77 @@ def fill(connection: redis.Redis, deals: int) -> str:
         for rule in RULES:
             pipe.hset(key, f"rule:{rule}", 25)
     pipe.execute()
+    _park(connection, PARKED)
+    _sweep_runs(connection)
+    _report(connection, deals)
     return last
+
+
+def _park(connection: redis.Redis, count: int) -> None:
+    """`count` parked events, as a worker leaves one Close refused (reason, rules, errors)."""
+    queue = make_queue(connection)
+    now = datetime.now(UTC)
+    actor = {"user_id": "user_bench", "api_key_id": None, "request_id": None,
+             "request_method": "PUT", "request_path": "/"}  # fmt: skip
+    for number in range(count):
+        raw = make_event(
+            event_id=f"ev_parked{number:06d}", when=now - timedelta(minutes=number),
+            organization_id="orga_bench", actor=actor, action="updated",
+            object_id=f"oppo_bench{number:06d}", lead_id=f"lead_bench{number:06d}",
+            data={"value": 1500000}, previous_data={"value": 500000}, changed_fields=["value"],
+        )  # fmt: skip
+        job = queue.fetch_job(enqueue_event(event_from_dict(raw), queue=queue).job_id)
+        assert job is not None
+        queue.remove(job)
+        job.meta[REFUSAL_META] = {
+            "rules": ["tag-big-deals"],
+            "field_errors": {"custom.Segment": "'Enterprise' is not one of the field's choices"},
+        }
+        job.save_meta()  # type: ignore[no-untyped-call]
+        queue.failed_job_registry.add(job, exc_string="")
+        store_compactly(queue, job, "CloseRefusedError: 400 Bad Request for PUT " * 4)
+
+
+def _sweep_runs(connection: redis.Redis) -> None:
+    store = SweepStore(connection)
+    for sweep in SWEEPS:
+        for day in range(10, 0, -1):
+            at = datetime.now(UTC) - timedelta(days=day)
+            store.record_run(sweep, summary={
+                "at": at.isoformat(), "finished_at": (at + timedelta(seconds=40)).isoformat(),
+                "total": 4000, "pages": 40, "listed": 4000, "matched": 120, "queued": 120,
+                "already_correct": 3880, "queued_before": 0,
+            })  # fmt: skip
+
+
+def _report(connection: redis.Redis, deals: int) -> None:
+    """A report over `deals` deals: every 7th fails a check, spread over reps and pipelines."""
+    counts = [
+        CheckCount(name=name, kind="sweep rule" if name in SWEEPS else "report check")
+        for name in CHECKS
+    ]
+    for number in range(deals):
+        for offset, count in enumerate(counts):
+            count.add(JudgedDeal(
+                owner=f"Rep {number % REPS:02d}", pipeline=PIPELINES[number % len(PIPELINES)],
+                value=100_000 * (number % 50), fails=(number + offset) % 7 == 0,
+            ))  # fmt: skip
+    now = datetime.now(UTC)
+    store_report(connection, as_document(counts, computed_at=now, digest="bench"),
+                 computed_at=now.timestamp())  # fmt: skip
+
+
+def _rules(folder: Path) -> Path:
+    """The shipped rules and two example sweeps (one with a report check), in one folder."""
+    rules = folder / "rules"
+    rules.mkdir()
+    for source in (
+        ROOT / "rules" / "deal-hygiene.yaml",
+        ROOT / "rules" / "examples" / "sweep-stale-deals.yaml",
+        ROOT / "rules" / "examples" / "sweep-won-deals-get-date-won.yaml",
+    ):
+        (rules / source.name).write_text(source.read_text())
+    return rules
 
 
 def _entry(opportunity_id: str, turn: int, moment: datetime) -> HistoryEntry:
@@ -138,7 +225,11 @@ def run(deals: int, requests: int) -> Result:
         ours = bare = None
         try:
             deal = fill(redis.Redis.from_url(server.url), deals)
-            env = service_env(server.url, DEALKEEPER_CONSOLE_PASSWORD=READ_PASSWORD)
+            env = service_env(
+                server.url,
+                DEALKEEPER_CONSOLE_PASSWORD=READ_PASSWORD,
+                DEALKEEPER_RULES=str(_rules(folder)),
+            )
             ours, ours_url = start_gunicorn("service.web:create_app()", env, folder / "web.log")
             bare, bare_url = start_gunicorn("bench.bareapp:create_app()", env, folder / "bare.log")
             headers = signed_in(ours_url)
