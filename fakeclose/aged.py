@@ -8,6 +8,7 @@ for months, won deals without date_won, lost deals still showing confidence.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,9 +27,13 @@ def seed_aged(
     seed: int = 0,
     days: int = 365,
     weights: tuple[int, int, int] = KIND_WEIGHTS,
+    owners: Sequence[str] = (),
+    pipelines: Sequence[str] = (),
 ) -> list[str]:
     """Add the Segment field (if missing) and `count` deals created over the `days` before
-    `now`, active, won and lost by `weights`; their ids.
+    `now`, active, won and lost by `weights`; their ids. Deals go to `owners` (user ids)
+    and `pipelines` (pipeline ids, each with an active, a won and a lost status) in turn; without
+    them, to the fake's human user and default pipeline.
 
     The same arguments give the same deals (ids stay random, as Close's are)."""
     if not any(f["name"] == "Segment" for f in fake.store.custom_fields.values()):
@@ -36,10 +41,28 @@ def seed_aged(
             "Segment", type="choices", accepts_multiple_values=True, choices=list(SEGMENTS)
         )
     rng = random.Random(seed)
-    return [
-        fake.add_opportunity(**aged_fields(fake, rng, now=now, days=days, weights=weights))["id"]
-        for _ in range(count)
-    ]
+    ids = []
+    for number in range(count):
+        fields = aged_fields(fake, rng, now=now, days=days, weights=weights)
+        if owners:
+            fields["user_id"] = owners[number % len(owners)]
+        if pipelines:
+            # Turned by a different count than owners, so each owner has deals in each.
+            pipeline = pipelines[(number // max(len(owners), 1)) % len(pipelines)]
+            fields["status_id"] = _same_type(fake, fields["status_id"], pipeline)
+        ids.append(fake.add_opportunity(**fields)["id"])
+    return ids
+
+
+def _same_type(fake: FakeClose, status_id: str, pipeline_id: str) -> str:
+    """The first status of `pipeline_id` whose type (active, won, lost) is `status_id`'s."""
+    statuses = fake.store.statuses
+    kind = statuses[status_id]["type"]
+    return next(
+        str(s)
+        for s in fake.store.pipelines[pipeline_id]["status_ids"]
+        if statuses[s]["type"] == kind
+    )
 
 
 def aged_fields(

@@ -177,6 +177,11 @@ class FakeClose:
         """The `stat_` id of a label (in the default pipeline unless told)."""
         return self.store.status_id(label, pipeline_id=pipeline_id)
 
+    def add_user(self, first: str, last: str) -> str:
+        """A member of the organization (a sales rep) who may own deals: `user_id` on a
+        deal; Close then names it in `user_name`. Returns the `user_` id."""
+        return self.store.add_user(first, last)
+
     def add_custom_field(
         self,
         name: str,

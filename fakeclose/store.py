@@ -141,6 +141,13 @@ class Store:
                 raise KeyError(f"no status labelled {label!r} in pipeline {pipeline_id!r}")
             return str(status["id"])
 
+    def add_user(self, first: str, last: str) -> str:
+        """A member of the organization who may own deals; returns its `user_` id."""
+        with self.lock:
+            user_id = new_id("user")
+            self.user_names[user_id] = f"{first} {last}"
+            return user_id
+
     def add_custom_field(
         self,
         name: str,

@@ -28,6 +28,8 @@ CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 READ_PASSWORD = "browser-read-pw-41c7"
 ADMIN_PASSWORD = "browser-admin-pw-9e3a"
 DEALS = 300
+REPS = (("Ana", "Silva"), ("Ben", "Okafor"), ("Chloe", "Martin"), ("Dev", "Patel"))
+RENEWAL_STATUSES = (("Up for renewal", "active"), ("Won", "won"), ("Lost", "lost"))
 WON = 30  # deals a person moves to Won once the stack runs: the history the pages show
 # The shipped rules, and an example with a sweep and a report check.
 RULE_FILES = ("rules/deal-hygiene.yaml", "rules/examples/sweep-stale-deals.yaml")
@@ -50,8 +52,11 @@ if webdriver is None or not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exis
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     fake = FakeClose().start()
-    # Deals with a past (some untouched for months), so sweeps and the report find some.
-    deals = seed_aged(fake, count=DEALS, now=datetime.now(UTC))
+    # Deals with a past (some untouched for months), so sweeps and the report find some,
+    # owned by a team of reps in two pipelines, so the report has rows to compare.
+    reps = [fake.add_user(first, last) for first, last in REPS]
+    pipelines = [fake.default_pipeline_id, fake.add_pipeline("Renewals", statuses=RENEWAL_STATUSES)]
+    deals = seed_aged(fake, count=DEALS, now=datetime.now(UTC), owners=reps, pipelines=pipelines)
     active = [d for d in deals if fake.opportunity(d)["status_type"] == "active"]
     rules = tmp_path_factory.mktemp("rules")
     for name in RULE_FILES:
@@ -65,9 +70,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     )
     try:
         cluster.start(workers=1)
-        won = fake.status_id("Won")
         for deal in active[:WON]:
-            fake.user_update(deal, {"status_id": won})
+            pipeline = fake.opportunity(deal)["pipeline_id"]
+            fake.user_update(deal, {"status_id": fake.status_id("Won", pipeline_id=pipeline)})
         cluster.settle(timeout=120)  # 30 events through a busy machine's worker
         yield cluster
     finally:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from fakeclose import FakeClose, MissingObjectError, PatchError
+from fakeclose.aged import seed_aged
 from tests.fakeclose.conftest import Api
 
 
@@ -65,6 +66,35 @@ def test_fake_put_pipeline_id_alone_moves_to_its_first_status(fake: FakeClose, a
     pipeline = fake.add_pipeline("Renewals", statuses=[("Open", "active")])
     answer = api.put(_path(fake.add_opportunity()), {"pipeline_id": pipeline}).json()
     assert fake.status_id("Open", pipeline_id=pipeline) == answer["status_id"]
+
+
+def test_fake_put_user_id_of_an_added_rep_names_the_owner(fake: FakeClose, api: Api) -> None:
+    """A rep added to the organization may own deals; Close names the owner in user_name."""
+    rep = fake.add_user("Ana", "Silva")
+    answer = api.put(_path(fake.add_opportunity()), {"user_id": rep}).json()
+    assert (rep, "Ana Silva") == (answer["user_id"], answer["user_name"])
+
+
+def test_fake_seed_aged_spreads_deals_over_reps_and_pipelines_by_status_type(
+    fake: FakeClose,
+) -> None:
+    """Each rep gets deals in each pipeline; a deal keeps its type in a pipeline whose
+    statuses are named otherwise."""
+    reps = [fake.add_user("Ana", "Silva"), fake.add_user("Ben", "Okafor")]
+    renewals = fake.add_pipeline(
+        "Renewals", statuses=[("Up for renewal", "active"), ("Won", "won"), ("Lost", "lost")]
+    )
+    pipelines = [fake.default_pipeline_id, renewals]
+    deals = [
+        fake.opportunity(d)
+        for d in seed_aged(fake, count=40, now=datetime.now(UTC), owners=reps, pipelines=pipelines)
+    ]
+    pairs = {(d["user_id"], d["pipeline_id"]) for d in deals}
+    labels = {d["status_label"] for d in deals if d["pipeline_id"] == renewals}
+    assert ({(r, p) for r in reps for p in pipelines}, {"Up for renewal", "Won", "Lost"}) == (
+        pairs,
+        labels,
+    )
 
 
 @pytest.mark.parametrize(
