@@ -94,11 +94,10 @@ def validate(path: str | None, online: bool, strict: bool) -> None:
     if problems:
         raise SystemExit(1)
     checked = " and checked against Close" if online else ""
-    noted = f"; {len(warnings)} warnings" if warnings else ""
-    files = len(ruleset.files)
-    checks = f" and {len(ruleset.checks)} report checks" if ruleset.checks else ""
-    counted = f"{len(ruleset.rules)} rules{checks}"
-    click.echo(f"ok: {counted} in {files} files ({target}){checked}{noted}")
+    noted = f"; {_many(len(warnings), 'warning')}" if warnings else ""
+    checks = f" and {_many(len(ruleset.checks), 'report check')}" if ruleset.checks else ""
+    counted = f"{_many(len(ruleset.rules), 'rule')}{checks}"
+    click.echo(f"ok: {counted} in {_many(len(ruleset.files), 'file')} ({target}){checked}{noted}")
     if warnings and strict:
         raise SystemExit(1)
 
@@ -107,3 +106,7 @@ def validate(path: str | None, online: bool, strict: bool) -> None:
 def schema() -> None:
     """Print the JSON Schema (draft 2020-12) of a rules file."""
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+def _many(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -96,7 +96,7 @@ def test_validate_prints_warnings_and_still_exits_0(tmp_path: Path) -> None:
         [
             f"{path}:7:19: warning: rules 'big' ({path}:4) and 'small' both write confidence, "
             "with 90 and 10; when both fire, 'small' (the later one) wins",
-            f"ok: 2 rules in 1 files ({path}); 1 warnings",
+            f"ok: 2 rules in 1 file ({path}); 1 warning",
         ],
     ) == (result.exit_code, result.output.splitlines())
 
@@ -126,7 +126,7 @@ def test_validate_warns_of_a_field_no_documented_put_takes(tmp_path: Path) -> No
             "do not list among the fields a PUT takes: Close may answer 200 and leave it as "
             "it was (dealkeeper then logs write_not_taken); set status or status_id (a status "
             "of that pipeline) instead",
-            f"ok: 1 rules in 1 files ({path}); 2 warnings",
+            f"ok: 1 rule in 1 file ({path}); 2 warnings",
         ],
     ) == (result.exit_code, result.output.splitlines())
 
@@ -175,7 +175,7 @@ def test_validate_online_passes_rules_close_knows(tmp_path: Path, organization: 
 
     result = CliRunner().invoke(cli, ["validate", "--online", path], env=close_env(organization))
 
-    assert (0, f"ok: 1 rules in 1 files ({path}) and checked against Close\n") == (
+    assert (0, f"ok: 1 rule in 1 file ({path}) and checked against Close\n") == (
         result.exit_code,
         result.output,
     )
@@ -217,6 +217,6 @@ def test_validate_warns_when_an_update_rule_waits_on_a_custom_field_change(
             "it may never fire on an update. Test the field's value instead (without changed, "
             "changed_from or changed_to), or make it a sweep rule (schedule and find) that checks "
             "deals as they are",
-            f"ok: 1 rules in 1 files ({path}); 1 warnings",
+            f"ok: 1 rule in 1 file ({path}); 1 warning",
         ],
     ) == (result.exit_code, result.output.splitlines())

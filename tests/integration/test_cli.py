@@ -18,7 +18,7 @@ def test_cli_validate_good_rules_exit_0() -> None:
     """The shipped rules validate; the summary counts rules and files."""
     result = CliRunner().invoke(cli, ["validate", str(RULES_DIR)])
 
-    assert (0, f"ok: 3 rules in 1 files ({RULES_DIR})\n") == (result.exit_code, result.output)
+    assert (0, f"ok: 3 rules in 1 file ({RULES_DIR})\n") == (result.exit_code, result.output)
 
 
 def test_cli_validate_prints_every_mistake_and_exits_1() -> None:
@@ -38,7 +38,7 @@ def test_cli_validate_reads_dealkeeper_rules_by_default(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(cli, ["validate"], env={"DEALKEEPER_RULES": str(tmp_path)})
 
-    assert (0, f"ok: 1 rules in 1 files ({tmp_path})\n") == (result.exit_code, result.output)
+    assert (0, f"ok: 1 rule in 1 file ({tmp_path})\n") == (result.exit_code, result.output)
 
 
 def test_cli_test_runs_the_rule_tests(tmp_path: Path) -> None:
