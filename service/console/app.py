@@ -29,7 +29,7 @@ from service.adapters.logins import LoginThrottle, shared_session_key
 from service.adapters.rulefiles import RulesHolder
 from service.config.settings import Settings
 from service.console import auth, pages
-from service.console.context import Console, console, is_admin, signed_in
+from service.console.context import Console, console, is_admin, signed_in, where
 
 PREFIX = "/console"
 OFF_TEXT = (
@@ -145,6 +145,7 @@ def _template_globals() -> dict[str, Any]:
         "is_admin": is_admin(),
         "dry_run": console().settings.dry_run,
         "navigation": pages.NAVIGATION,
+        "where": where,
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -14,6 +15,7 @@ from service.adapters.logins import LoginThrottle
 from service.adapters.rulefiles import RulesHolder
 from service.config.settings import Settings
 from service.console import auth
+from service.core.rules.model import Position
 
 
 @dataclass
@@ -49,3 +51,16 @@ def require_admin() -> None:
     """Abort with 403 unless the session holds the admin role."""
     if not is_admin():
         abort(403, "This needs the admin password (DEALKEEPER_CONSOLE_ADMIN_PASSWORD).")
+
+
+def where(position: Position) -> str:
+    """`file:line` with the file named within the rules path (which each page shows once):
+    a full path on every row pushes the table's other columns off a laptop's screen."""
+    file, root = Path(position.file), Path(console().settings.rules_path)
+    if file == root:
+        shown = file.name
+    elif file.is_relative_to(root):
+        shown = str(file.relative_to(root))
+    else:
+        shown = position.file
+    return f"{shown}:{position.line}"

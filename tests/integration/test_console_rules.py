@@ -126,7 +126,8 @@ def test_rules_list_their_place_trigger_state_counts_and_last_firing(
     page = answer.get_data(as_text=True)
 
     stamp = row_of(page, "stamp-date-won")
-    assert "main.yaml:3" in stamp
+    # The file as named within the rules path the page names above the table.
+    assert "<code>main.yaml:3</code>" in stamp
     assert "opportunity.created, opportunity.updated" in stamp
     assert "on a change of status_type" in stamp
     assert "enabled" in stamp and "dry run" not in stamp
@@ -146,6 +147,23 @@ def test_rules_list_their_place_trigger_state_counts_and_last_firing(
     assert "date_updated older_than 60d" in sweep
     assert "not in the last 8 days" in sweep
     assert 'data-check="big-quiet"' in page and "main.yaml:" in page
+
+
+@pytest.mark.parametrize(
+    ("rules_path", "shown"),
+    [("rules/main.yaml", "main.yaml:3"), ("rules", "main.yaml:3")],
+)
+def test_a_rules_place_is_named_within_the_rules_path(
+    settings: Settings, rules_dir: Path, rules_path: str, shown: str
+) -> None:
+    """The path heads the page once; each row names the file within it (a full path on
+    every row pushed the counts off a laptop's screen)."""
+    the_path = rules_dir.parent / rules_path
+    app = console_app(replace(settings, rules_path=str(the_path)), clock=lambda: NOW)
+    client, _ = signed_in(app, admin=False)
+    page = client.get("/console/rules").get_data(as_text=True)
+    assert f'id="rules-source"><code>{the_path}</code>: 4 rules in 1 file,' in page
+    assert f"<code>{shown}</code>" in row_of(page, "stamp-date-won")
 
 
 def test_explain_tells_what_the_cli_tells_and_writes_nothing(
