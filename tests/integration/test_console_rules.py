@@ -127,7 +127,7 @@ def test_rules_list_their_place_trigger_state_counts_and_last_firing(
 
     stamp = row_of(page, "stamp-date-won")
     # The file as named within the rules path the page names above the table.
-    assert "<code>main.yaml:3</code>" in stamp
+    assert '<code class="where">main.yaml:3</code>' in stamp
     assert "opportunity.created, opportunity.updated" in stamp
     assert "on a change of status_type" in stamp
     assert "enabled" in stamp and "dry run" not in stamp
@@ -163,7 +163,7 @@ def test_a_rules_place_is_named_within_the_rules_path(
     client, _ = signed_in(app, admin=False)
     page = client.get("/console/rules").get_data(as_text=True)
     assert f'id="rules-source"><code>{the_path}</code>: 4 rules in 1 file,' in page
-    assert f"<code>{shown}</code>" in row_of(page, "stamp-date-won")
+    assert f'<code class="where">{shown}</code>' in row_of(page, "stamp-date-won")
 
 
 def test_explain_tells_what_the_cli_tells_and_writes_nothing(
