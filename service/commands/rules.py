@@ -16,10 +16,9 @@ import click
 
 from service.adapters.close import CloseClient, Throttle
 from service.adapters.metadata import fetch_metadata
-from service.authoring.interactions import RuleWarning, find_interactions
+from service.authoring.findings import counted, many, noted, warnings_of
+from service.authoring.interactions import RuleWarning
 from service.authoring.online import check_against_close
-from service.authoring.unreported import find_unreported_changes
-from service.authoring.writability import find_undocumented_writes
 from service.config.errors import InvalidRulesError, Problem
 from service.config.settings import DEFAULT_RULES_PATH, Settings
 from service.core.rules import Metadata, RuleSet, json_schema, load_rules_path
@@ -83,21 +82,15 @@ def validate(path: str | None, online: bool, strict: bool) -> None:
     if online:
         with close_client(Settings.from_env(), needed_for="validate --online") as client:
             problems = check_against_close(ruleset, fetch_metadata(client))
-    warnings = [
-        *find_interactions(ruleset),
-        *find_undocumented_writes(ruleset),
-        *find_unreported_changes(ruleset),
-    ]
+    warnings = warnings_of(ruleset)
     findings: list[Problem | RuleWarning] = [*problems, *warnings]
     for finding in sorted(findings, key=lambda f: (f.file, f.line, f.column, str(f))):
         click.echo(str(finding))
     if problems:
         raise SystemExit(1)
     checked = " and checked against Close" if online else ""
-    noted = f"; {_many(len(warnings), 'warning')}" if warnings else ""
-    checks = f" and {_many(len(ruleset.checks), 'report check')}" if ruleset.checks else ""
-    counted = f"{_many(len(ruleset.rules), 'rule')}{checks}"
-    click.echo(f"ok: {counted} in {_many(len(ruleset.files), 'file')} ({target}){checked}{noted}")
+    files = many(len(ruleset.files), "file")
+    click.echo(f"ok: {counted(ruleset)} in {files} ({target}){checked}{noted(warnings)}")
     if warnings and strict:
         raise SystemExit(1)
 
@@ -106,7 +99,3 @@ def validate(path: str | None, online: bool, strict: bool) -> None:
 def schema() -> None:
     """Print the JSON Schema (draft 2020-12) of a rules file."""
     click.echo(json.dumps(json_schema(), indent=2))
-
-
-def _many(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -27,6 +27,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from service.adapters.logins import LoginThrottle, shared_session_key
 from service.adapters.rulefiles import RulesHolder
+from service.authoring.findings import many
 from service.config.settings import Settings
 from service.console import auth, pages
 from service.console.context import Console, console, is_admin, signed_in, where
@@ -146,6 +147,7 @@ def _template_globals() -> dict[str, Any]:
         "dry_run": console().settings.dry_run,
         "navigation": pages.NAVIGATION,
         "where": where,
+        "many": many,
     }
 
 

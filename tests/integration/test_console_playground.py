@@ -117,6 +117,23 @@ def test_a_good_file_validates(client: tuple[FlaskClient, str]) -> None:
     assert "has-problem" not in page
 
 
+def test_a_good_file_is_summed_up_as_validate_sums_it_up(
+    client: tuple[FlaskClient, str],
+) -> None:
+    """Two rules writing one field (a warning) and a report check: counted as the CLI counts."""
+    text = (
+        "rules:\n"
+        "  - name: big\n    if: [{value: {gte: 100}}]\n    then: [{set: {confidence: 90}}]\n"
+        "  - name: small\n    if: [{value: {gte: 10}}]\n    then: [{set: {confidence: 10}}]\n"
+        "report:\n"
+        "  - name: quiet\n    find: {status_type: active}\n    if: [{value: {gte: 100}}]\n"
+    )
+    status, page = post(client, text)
+
+    assert 200 == status
+    assert "ok: 2 rules and 1 report check; 1 warning." in page
+
+
 def test_the_backtest_diffs_the_pasted_rules_against_the_rules_in_force(
     client: tuple[FlaskClient, str], organization: FakeClose
 ) -> None:

@@ -24,10 +24,9 @@ from service.adapters.eventlog import read_events_bounded
 from service.adapters.metadata import fetch_metadata
 from service.adapters.ratelimit import SharedRateLimiter
 from service.authoring.backtest import Backtest, RulesDiff, replay
-from service.authoring.interactions import RuleWarning, find_interactions
+from service.authoring.findings import counted, noted, warnings_of
+from service.authoring.interactions import RuleWarning
 from service.authoring.naming import field_names, readable_key
-from service.authoring.unreported import find_unreported_changes
-from service.authoring.writability import find_undocumented_writes
 from service.config.errors import CloseRateLimitedError, DealkeeperError, InvalidRulesError, Problem
 from service.console.context import console
 from service.core.rules import RuleSet, load_rules, load_rules_path
@@ -94,18 +93,14 @@ def _page() -> str | tuple[str, int]:
     except InvalidRulesError as error:
         problems = list(error.problems)
     if ruleset is not None:
-        warnings = [
-            *find_interactions(ruleset),
-            *find_undocumented_writes(ruleset),
-            *find_unreported_changes(ruleset),
-        ]
+        warnings = warnings_of(ruleset)
     backtest = None
     if ruleset is not None and request.form.get("action") == "backtest":
         backtest = _backtest(ruleset)
     return _render(
         text=text,
         validated=True,
-        ruleset=ruleset,
+        summary=f"{counted(ruleset)}{noted(warnings)}" if ruleset else "",
         problems=[(p.line, str(p)) for p in problems],
         warnings=[str(w) for w in sorted(warnings, key=lambda w: (w.line, w.column))],
         lines=_lines(text, problems, warnings),
